@@ -1,0 +1,34 @@
+import type { AccountRecord } from '../store/records.js';
+
+export const accountTokensContext = (tenant: string, account: string) => ({ tenant, account, purpose: 'account-tokens' as const });
+
+/**
+ * When the scheduled refresher should renew a token (epoch s): `horizon` before expiry (at most half
+ * the token's life), moved earlier by up to a quarter of that lead so that tokens issued together
+ * do not all come due in the same run.
+ */
+export function nextDueAt(expiresAt: number, receivedAt: number, horizonS: number, random: () => number = Math.random): number {
+  const lifeS = Math.max(0, (expiresAt - receivedAt) / 1000);
+  const leadS = Math.min(horizonS, lifeS / 2);
+  const jitterS = random() * leadS * 0.25;
+  return Math.floor(expiresAt / 1000 - leadS - jitterS);
+}
+
+/** The answer of the token and refresh routes: never the refresh token. */
+export interface TokenAnswer {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_at: string;
+  expires_in: number;
+  scope: string;
+}
+
+export function tokenAnswer(record: Pick<AccountRecord, 'expiresAt' | 'scope'>, accessToken: string, now: number): TokenAnswer {
+  return {
+    access_token: accessToken,
+    token_type: 'Bearer',
+    expires_at: new Date(record.expiresAt).toISOString(),
+    expires_in: Math.max(0, Math.floor((record.expiresAt - now) / 1000)),
+    scope: record.scope,
+  };
+}

@@ -1,0 +1,45 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { ApiKeyGrant, Role } from '../config.js';
+import { BrokerError } from '../errors.js';
+
+/** Who is calling a `/v1` route, and what they may reach. */
+export interface Caller {
+  /** Stable, non-secret label for logs and the audit trail (an IAM ARN, or `key:<fingerprint>`). */
+  id: string;
+  role: Role;
+  tenants: '*' | string[];
+}
+
+/**
+ * A caller reaches a tenant only when granted it, with a role at least as strong as the route needs
+ * (admin ⊇ service). The answer never depends on whether the tenant or account exists.
+ */
+export function requireAccess(caller: Caller, tenant: string, need: Role): void {
+  const tenantOk = caller.tenants === '*' || caller.tenants.includes('*') || caller.tenants.includes(tenant);
+  const roleOk = need === 'service' || caller.role === 'admin';
+  if (!tenantOk || !roleOk) throw new BrokerError('forbidden', 403, `this caller may not ${need === 'admin' ? 'administer' : 'read tokens of'} tenant ${tenant}`);
+}
+
+/** A short fingerprint that names a key in logs without revealing it. */
+export function keyFingerprint(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 12);
+}
+
+/**
+ * Local mode: the bearer token is the admin token or one of `BROKER_API_KEYS`. Every candidate is
+ * compared in constant time (hashes of equal length), so timing reveals neither key nor prefix.
+ */
+export function callerFromBearer(presented: string, adminToken: string | undefined, apiKeys: Record<string, ApiKeyGrant>): Caller | undefined {
+  const digest = sha(presented);
+  let found: Caller | undefined;
+  if (adminToken && timingSafeEqual(digest, sha(adminToken))) found = { id: 'admin', role: 'admin', tenants: '*' };
+  for (const [key, grant] of Object.entries(apiKeys)) {
+    // no early exit: every key is compared
+    if (timingSafeEqual(digest, sha(key)) && !found) {
+      found = { id: `key:${keyFingerprint(key)}`, role: grant.role, tenants: grant.tenants.includes('*') ? '*' : grant.tenants };
+    }
+  }
+  return found;
+}
+
+const sha = (s: string) => createHash('sha256').update(s, 'utf8').digest();

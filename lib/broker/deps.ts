@@ -1,0 +1,25 @@
+import type { BrokerConfig } from '../config.js';
+import type { TokenCipher } from '../crypto/token-cipher.js';
+import type { EventPublisher } from '../events.js';
+import type { Logger } from '../log.js';
+import type { DiscoveryCache } from '../oauth/discovery.js';
+import type { UpstreamHttp } from '../oauth/upstream.js';
+import type { Db } from '../store/table.js';
+import type { SingleFlight } from './single-flight.js';
+
+/** Everything a use case needs, passed in: no use case reaches for a global. */
+export interface BrokerDeps {
+  config: BrokerConfig;
+  db: Db;
+  cipher: TokenCipher;
+  discovery: DiscoveryCache;
+  http: UpstreamHttp;
+  events: EventPublisher;
+  log: Logger;
+  /** ms epoch */
+  clock: () => number;
+  /** Identifies this process in refresh leases. */
+  instanceId: string;
+  /** In-process sharing of refreshes (one per account at a time). */
+  singleFlight: SingleFlight;
+}

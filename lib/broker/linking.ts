@@ -1,0 +1,200 @@
+import { createHash, randomBytes } from 'node:crypto';
+import * as oauth from 'oauth4webapi';
+import { BrokerError } from '../errors.js';
+import { authorizationUrl, exchangeCode, revokeToken, validateCallback } from '../oauth/client.js';
+import { classifyUpstreamError } from '../oauth/upstream.js';
+import { getAccount, putLinkedAccount } from '../store/accounts.js';
+import { consumeFlowState, consumeLink, putFlowState, putLink } from '../store/links.js';
+import type { AccountRecord, AccountTokens, FlowStateRecord } from '../store/records.js';
+import { accountTokensContext, nextDueAt } from './account-tokens.js';
+import { audit } from './audit-trail.js';
+import { requireAccess, type Caller } from './callers.js';
+import type { BrokerDeps } from './deps.js';
+import { checkReturnTo } from './return-to.js';
+import { loadTenant, redirectUriOf, tenantClient } from './tenants.js';
+
+/** A link URL and a started flow both live at most this long. */
+export const LINK_TTL_MS = 10 * 60 * 1000;
+
+/** `POST …/accounts/{account}/link`: a single-use link URL for the end user. */
+export async function createLink(
+  deps: BrokerDeps,
+  caller: Caller,
+  tenant: string,
+  account: string,
+  input: { return_to?: string | undefined },
+): Promise<{ link_url: string; expires_at: string }> {
+  requireAccess(caller, tenant, 'admin');
+  const t = await loadTenant(deps, tenant);
+  const returnTo = input.return_to === undefined ? undefined : checkReturnTo(input.return_to, t.returnToOrigins);
+  const linkId = randomBytes(32).toString('base64url');
+  const expiresAt = deps.clock() + LINK_TTL_MS;
+  await putLink(deps.db, { linkId, tenant, account, ...(returnTo ? { returnTo } : {}), createdBy: caller.id, expiresAt });
+  await audit(deps, tenant, 'link.create', { caller: caller.id, account, outcome: 'created' });
+  return { link_url: `${deps.config.publicUrl}/oauth/authorize?link=${linkId}`, expires_at: new Date(expiresAt).toISOString() };
+}
+
+/** Failure of the browser part of the flow: shown as a page, or sent back to `return_to`. */
+export class LinkFlowError extends Error {
+  override readonly name = 'LinkFlowError';
+  constructor(
+    readonly error: BrokerError,
+    readonly flow?: { returnTo?: string | undefined; account: string; tenant: string },
+  ) {
+    super(error.description, { cause: error });
+  }
+}
+
+export interface BrowserBinding {
+  name: string;
+  value: string;
+  maxAgeS: number;
+}
+
+/** The cookie that binds a flow to one browser; one per flow so parallel tabs do not collide. */
+export const bindingCookieName = (state: string) => `lpb_${createHash('sha256').update(state).digest('base64url').slice(0, 16)}`;
+const hashBinding = (value: string) => createHash('sha256').update(value).digest('base64url');
+
+/**
+ * `GET /oauth/authorize?link=…`: consumes the link, starts a flow (state + PKCE verifier kept
+ * server-side) and answers where to send the browser and the cookie that binds the flow to it.
+ */
+export async function startAuthorization(deps: BrokerDeps, linkId: string): Promise<{ location: string; binding: BrowserBinding }> {
+  const now = deps.clock();
+  // the link is single-use: consumed by a conditional delete before anything else happens
+  const consumed = await consumeLink(deps.db, linkId, now);
+  if (!consumed.ok) {
+    throw new LinkFlowError(
+      new BrokerError('invalid_link', 400, consumed.reason === 'expired' ? 'This link has expired. Ask for a new link.' : 'This link is not valid or was already used. Ask for a new link.'),
+    );
+  }
+  const link = consumed.record;
+  const flowRef = { tenant: link.tenant, account: link.account, returnTo: link.returnTo };
+  try {
+    const tenant = await loadTenant(deps, link.tenant);
+    const as = await deps.discovery.get(tenant.issuer);
+    const state = oauth.generateRandomState();
+    const codeVerifier = oauth.generateRandomCodeVerifier();
+    const bindingValue = randomBytes(32).toString('base64url');
+    const flow: FlowStateRecord = {
+      state,
+      tenant: link.tenant,
+      account: link.account,
+      ...(link.returnTo ? { returnTo: link.returnTo } : {}),
+      codeVerifier,
+      browserHash: hashBinding(bindingValue),
+      redirectUri: tenant.redirectUri,
+      issuer: tenant.issuer,
+      createdBy: link.createdBy,
+      expiresAt: now + LINK_TTL_MS,
+    };
+    await putFlowState(deps.db, flow);
+    const location = await authorizationUrl(as, { clientId: tenant.clientId, redirectUri: tenant.redirectUri, scope: tenant.scope, state, codeVerifier });
+    return { location, binding: { name: bindingCookieName(state), value: bindingValue, maxAgeS: LINK_TTL_MS / 1000 } };
+  } catch (err) {
+    throw new LinkFlowError(asBrokerError(err), flowRef);
+  }
+}
+
+/**
+ * `GET /oauth/callback`: checks state (single use, unexpired, same browser), issuer (RFC 9207),
+ * exchanges the code with the verifier and stores the token set sealed.
+ */
+export async function completeLink(
+  deps: BrokerDeps,
+  params: URLSearchParams,
+  bindingCookie: (state: string) => string | undefined,
+): Promise<{ tenant: string; account: string; returnTo?: string | undefined }> {
+  const state = params.get('state');
+  if (!state) throw new LinkFlowError(new BrokerError('invalid_state', 400, 'The sign-in answer carries no state. Start again from your link.'));
+  const cookie = bindingCookie(state);
+  // state is single-use, unexpired and bound to this browser: one conditional delete, before the code is exchanged
+  const consumed = await consumeFlowState(deps.db, state, hashBinding(cookie ?? ''), deps.clock());
+  if (!consumed.ok) {
+    const description = {
+      unknown: 'This sign-in answer is not valid or was already used. Start again from your link.',
+      expired: 'This sign-in took too long and has expired. Start again from your link.',
+      mismatch: 'This sign-in was started in another browser (or cookies are blocked). Open the link again in this browser.',
+    }[consumed.reason];
+    throw new LinkFlowError(new BrokerError('invalid_state', 400, description));
+  }
+  const flow = consumed.record;
+  const flowRef = { tenant: flow.tenant, account: flow.account, returnTo: flow.returnTo };
+  try {
+    const tenant = await loadTenant(deps, flow.tenant);
+    if (tenant.issuer !== flow.issuer || tenant.redirectUri !== flow.redirectUri) {
+      throw new BrokerError('conflict', 409, 'The tenant was re-registered while this sign-in was running. Start again from a new link.');
+    }
+    const as = await deps.discovery.get(flow.issuer);
+    let callbackParams: URLSearchParams;
+    try {
+      // RFC 9207: `iss`, when sent (or promised by metadata), must be the issuer the flow started with
+      callbackParams = validateCallback(as, tenant.clientId, params, state);
+    } catch (err) {
+      if (err instanceof oauth.AuthorizationResponseError) {
+        throw new BrokerError('access_denied', 400, `The provider did not link the account: ${err.error}${err.error_description ? ` — ${err.error_description}` : ''}`);
+      }
+      throw new BrokerError('invalid_request', 400, 'The sign-in answer is malformed or comes from another issuer. Start again from your link.', { cause: err });
+    }
+    const client = await tenantClient(deps, tenant);
+    const granted = await exchangeCode(deps.http, as, client, callbackParams, flow.redirectUri, flow.codeVerifier, deps.clock);
+    if (!granted.refresh_token) throw new BrokerError('upstream_error', 502, 'The provider issued no refresh token, so the broker cannot keep this account linked.');
+    const previous = await storeLinkedTokens(deps, flow, { access_token: granted.access_token, refresh_token: granted.refresh_token }, granted.expiresAt, granted.scope ?? tenant.scope);
+    await audit(deps, flow.tenant, 'link.complete', { caller: flow.createdBy, account: flow.account, outcome: previous ? 'relinked' : 'linked' });
+    await deps.events.publish('AccountLinked', { tenant: flow.tenant, account: flow.account, relinked: Boolean(previous) });
+    if (previous) await revokeReplaced(deps, previous, client, as);
+    return { tenant: flow.tenant, account: flow.account, returnTo: flow.returnTo };
+  } catch (err) {
+    const error = asBrokerError(err);
+    await audit(deps, flow.tenant, 'link.complete', { caller: flow.createdBy, account: flow.account, outcome: `failed:${error.code}` }).catch(() => {});
+    throw new LinkFlowError(error, flowRef);
+  }
+}
+
+/** Stores a new token set; re-linking replaces the previous one atomically and answers it. */
+async function storeLinkedTokens(
+  deps: BrokerDeps,
+  flow: FlowStateRecord,
+  tokens: AccountTokens,
+  expiresAt: number,
+  scope: string,
+): Promise<AccountRecord | undefined> {
+  const sealedTokens = await deps.cipher.seal(tokens, accountTokensContext(flow.tenant, flow.account));
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const now = deps.clock();
+    const current = await getAccount(deps.db, flow.tenant, flow.account);
+    const record: AccountRecord = {
+      tenant: flow.tenant,
+      account: flow.account,
+      status: 'linked',
+      scope,
+      issuer: flow.issuer,
+      generation: (current?.generation ?? 0) + 1,
+      sealedTokens,
+      expiresAt,
+      refreshedAt: now,
+      linkedAt: now,
+      dueAt: nextDueAt(expiresAt, now, deps.config.refreshHorizonS),
+    };
+    const res = await putLinkedAccount(deps.db, record, current?.generation);
+    if (res.ok) return res.previous;
+  }
+  throw new BrokerError('conflict', 409, 'The account changed repeatedly while linking. Try again.');
+}
+
+/** Re-linking: the replaced refresh token is revoked upstream (RFC 7009), best effort. */
+async function revokeReplaced(deps: BrokerDeps, previous: AccountRecord, client: Parameters<typeof revokeToken>[2], as: Parameters<typeof revokeToken>[1]): Promise<void> {
+  try {
+    const old = await deps.cipher.open<AccountTokens>(previous.sealedTokens, accountTokensContext(previous.tenant, previous.account));
+    if (old.refresh_token) await revokeToken(deps.http, as, client, old.refresh_token, 'refresh_token');
+  } catch (err) {
+    deps.log.warn('link.revoke_replaced_failed', { tenant: previous.tenant, account: previous.account, err });
+  }
+}
+
+export function asBrokerError(err: unknown): BrokerError {
+  if (err instanceof BrokerError) return err;
+  if (err instanceof LinkFlowError) return err.error;
+  if (err instanceof oauth.OperationProcessingError || err instanceof oauth.ResponseBodyError || err instanceof TypeError) return classifyUpstreamError(err, 'link');
+  return new BrokerError('server_error', 500, 'Something went wrong on our side. Try again from a new link.', { cause: err });
+}

@@ -1,0 +1,208 @@
+import { BrokerError, notFound } from '../errors.js';
+import { refreshGrant, type GrantedTokens } from '../oauth/client.js';
+import { classifyUpstreamError } from '../oauth/upstream.js';
+import { commitRefresh, getAccount, releaseRefreshLease, setAccountStatus, takeRefreshLease } from '../store/accounts.js';
+import type { AccountRecord, AccountTokens } from '../store/records.js';
+import { accountTokensContext, nextDueAt } from './account-tokens.js';
+import { audit } from './audit-trail.js';
+import type { BrokerDeps } from './deps.js';
+import { loadTenant, tenantClient } from './tenants.js';
+
+/**
+ * The refresh engine. One refresh call to the provider per token generation, whoever asks:
+ *
+ * 1. In one process, concurrent callers share one in-flight promise ({@link SingleFlight}).
+ * 2. Across processes, a conditional write takes a lease on the generation (`takeRefreshLease`);
+ *    the others wait briefly and serve what the holder commits. A lease left by a crashed holder
+ *    lapses after {@link LEASE_MS}.
+ * 3. The new pair is committed with a compare-and-set on the generation: a newer pair is never
+ *    overwritten.
+ * 4. `invalid_grant` on a refresh token believed current: re-read first (a sibling may have
+ *    committed); otherwise the account becomes `needs_reauth`. Never a retry loop.
+ * 5. Transient failures retry with backoff inside the deadline, release the lease, and never mark
+ *    an account dead; the current token is served while it is still valid.
+ */
+export const LEASE_MS = 20_000;
+
+export type RefreshMode =
+  /** Make sure at least `minTtlMs` of validity is left; refresh only when it is not. */
+  | 'ensure'
+  /** Refresh now, unless another caller committed a newer generation meanwhile. */
+  | 'force';
+
+export interface RefreshRequest {
+  tenant: string;
+  account: string;
+  mode: RefreshMode;
+  minTtlMs: number;
+  /** ms epoch by which an answer is due (the Lambda's remaining time, or a local budget). */
+  deadline: number;
+  caller: string;
+}
+
+export interface FreshToken {
+  record: AccountRecord;
+  accessToken: string;
+  /** True when this call (or one it waited for) committed a new generation. */
+  refreshed: boolean;
+  /** True when a transient failure left the still-valid current token in place. */
+  stale: boolean;
+}
+
+export function ensureFreshToken(deps: BrokerDeps, req: RefreshRequest): Promise<FreshToken> {
+  return deps.singleFlight.run(`${req.mode}:${req.tenant}/${req.account}`, () => acquire(deps, req));
+}
+
+async function acquire(deps: BrokerDeps, req: RefreshRequest): Promise<FreshToken> {
+  let seenGeneration: number | undefined;
+  let waitMs = 25;
+  for (;;) {
+    const now = deps.clock();
+    const rec = await getAccount(deps.db, req.tenant, req.account);
+    if (!rec) throw notFound(`account ${req.account} of tenant ${req.tenant} is not linked`);
+    assertLinked(rec);
+    seenGeneration ??= rec.generation;
+    const advanced = rec.generation > seenGeneration;
+    if (advanced || (req.mode === 'ensure' && rec.expiresAt - now >= req.minTtlMs)) {
+      return { record: rec, accessToken: await openAccessToken(deps, rec), refreshed: advanced, stale: false };
+    }
+    const lease = await takeRefreshLease(deps.db, rec, rec.generation, leaseOwner(deps), now, LEASE_MS);
+    if (lease.ok) return refreshHeld(deps, lease.record, req);
+    // another holder is refreshing this generation: wait for its commit, or for its lease to lapse
+    if (deps.clock() + waitMs > req.deadline) {
+      if (req.mode === 'ensure' && rec.expiresAt > deps.clock()) {
+        return { record: rec, accessToken: await openAccessToken(deps, rec), refreshed: false, stale: true };
+      }
+      throw new BrokerError('temporarily_unavailable', 503, 'a refresh of this account is in progress; try again in a moment', { retryAfterS: 1 });
+    }
+    await sleep(waitMs);
+    waitMs = Math.min(waitMs * 2, 250);
+  }
+}
+
+function assertLinked(rec: AccountRecord): void {
+  if (rec.status === 'needs_reauth') throw reauthRequired(rec);
+  if (rec.status === 'revoked') throw new BrokerError('account_revoked', 409, `account ${rec.account} was revoked; link it again`);
+}
+
+export function reauthRequired(rec: Pick<AccountRecord, 'tenant' | 'account'>): BrokerError {
+  return new BrokerError(
+    'reauth_required',
+    409,
+    `LongPort no longer accepts the refresh token of account ${rec.account}: the end user must link it again (POST /v1/tenants/${rec.tenant}/accounts/${rec.account}/link creates a new link URL)`,
+  );
+}
+
+export const leaseOwner = (deps: Pick<BrokerDeps, 'instanceId'>) => deps.instanceId;
+
+async function openTokens(deps: BrokerDeps, rec: AccountRecord): Promise<AccountTokens> {
+  return deps.cipher.open<AccountTokens>(rec.sealedTokens, accountTokensContext(rec.tenant, rec.account));
+}
+
+async function openAccessToken(deps: BrokerDeps, rec: AccountRecord): Promise<string> {
+  return (await openTokens(deps, rec)).access_token;
+}
+
+/**
+ * Refreshes an account whose lease this process holds (taken by {@link ensureFreshToken} or by the
+ * scheduled refresher), and commits or classifies the outcome.
+ */
+export async function refreshHeld(deps: BrokerDeps, rec: AccountRecord, req: Pick<RefreshRequest, 'mode' | 'deadline' | 'caller'>): Promise<FreshToken> {
+  const owner = leaseOwner(deps);
+  const started = deps.clock();
+  let tokens: AccountTokens;
+  let granted: GrantedTokens;
+  try {
+    const tenant = await loadTenant(deps, rec.tenant);
+    const client = await tenantClient(deps, tenant);
+    tokens = await openTokens(deps, rec);
+    if (!tokens.refresh_token) return await markNeedsReauth(deps, rec, req.caller, 'no_refresh_token');
+    const as = await deps.discovery.get(rec.issuer);
+    granted = await withRetries(deps, req.deadline, () => refreshGrant(deps.http, as, client, tokens.refresh_token!, deps.clock), () => deps.discovery.invalidate(rec.issuer));
+  } catch (caught) {
+    const err = caught instanceof BrokerError ? caught : classifyUpstreamError(caught, 'refresh');
+    if (err.code === 'invalid_grant') return onInvalidGrant(deps, rec, req);
+    // transient (or a provider answer we cannot use): the account stays linked and is retried later
+    const retryInS = err.retryAfterS ?? 60;
+    await releaseRefreshLease(deps.db, rec, owner, { lastError: err.code, dueAt: Math.ceil(deps.clock() / 1000) + retryInS });
+    deps.log.warn('refresh.failed', { tenant: rec.tenant, account: rec.account, reason: err.code, retryAfterS: err.retryAfterS, err });
+    await deps.events.publish('TokenRefreshFailed', { tenant: rec.tenant, account: rec.account, reason: err.code });
+    if (req.mode === 'ensure' && rec.expiresAt > deps.clock()) {
+      // the current token is still valid: serve it rather than fail the caller
+      return { record: rec, accessToken: (await openTokens(deps, rec)).access_token, refreshed: false, stale: true };
+    }
+    throw err;
+  }
+  // rotation: store the new refresh token; keep the old one only when the answer has none
+  const next: AccountTokens = { access_token: granted.access_token, refresh_token: granted.refresh_token ?? tokens.refresh_token };
+  const now = deps.clock();
+  const committed = await commitRefresh(deps.db, rec, rec.generation, {
+    sealedTokens: await deps.cipher.seal(next, accountTokensContext(rec.tenant, rec.account)),
+    expiresAt: granted.expiresAt,
+    refreshedAt: now,
+    scope: granted.scope ?? rec.scope,
+    dueAt: nextDueAt(granted.expiresAt, now, deps.config.refreshHorizonS),
+  });
+  if (!committed.ok) {
+    // the account moved on (re-linked or unlinked) while we refreshed: the newer state wins
+    deps.log.warn('refresh.commit_lost', { tenant: rec.tenant, account: rec.account, generation: rec.generation });
+    const current = committed.current;
+    if (!current) throw notFound(`account ${rec.account} of tenant ${rec.tenant} was unlinked`);
+    assertLinked(current);
+    return { record: current, accessToken: await openAccessToken(deps, current), refreshed: true, stale: false };
+  }
+  deps.log.info('refresh.committed', {
+    tenant: rec.tenant,
+    account: rec.account,
+    generation: committed.record.generation,
+    leadS: Math.round((rec.expiresAt - started) / 1000),
+    rotated: Boolean(granted.refresh_token),
+  });
+  await audit(deps, rec.tenant, 'token.refresh', { caller: req.caller, account: rec.account, outcome: 'refreshed' });
+  if (rec.lastError) await deps.events.publish('AccountRecovered', { tenant: rec.tenant, account: rec.account, reason: rec.lastError });
+  return { record: committed.record, accessToken: next.access_token, refreshed: true, stale: false };
+}
+
+async function onInvalidGrant(deps: BrokerDeps, rec: AccountRecord, req: Pick<RefreshRequest, 'mode' | 'deadline' | 'caller'>): Promise<FreshToken> {
+  // a sibling may have rotated the token and committed: then its pair is the current one
+  const current = await getAccount(deps.db, rec.tenant, rec.account);
+  if (current && current.generation > rec.generation) {
+    assertLinked(current);
+    return { record: current, accessToken: await openAccessToken(deps, current), refreshed: true, stale: false };
+  }
+  return markNeedsReauth(deps, rec, req.caller, 'invalid_grant');
+}
+
+async function markNeedsReauth(deps: BrokerDeps, rec: AccountRecord, caller: string, reason: string): Promise<never> {
+  const res = await setAccountStatus(deps.db, rec, rec.generation, 'needs_reauth', reason);
+  if (res.ok) {
+    deps.log.warn('refresh.reauth_required', { tenant: rec.tenant, account: rec.account, reason });
+    await audit(deps, rec.tenant, 'account.reauth', { caller, account: rec.account, outcome: reason });
+    await deps.events.publish('ReauthRequired', { tenant: rec.tenant, account: rec.account, reason });
+  }
+  throw reauthRequired(rec);
+}
+
+/**
+ * Retries transient failures with exponential backoff and full jitter, honouring `Retry-After`,
+ * but only while an answer still fits before the deadline.
+ */
+async function withRetries<T>(deps: BrokerDeps, deadline: number, call: () => Promise<T>, onEndpointFailure: () => void): Promise<T> {
+  let attempt = 0;
+  for (;;) {
+    try {
+      return await call();
+    } catch (caught) {
+      const err = caught instanceof BrokerError ? caught : classifyUpstreamError(caught, 'refresh');
+      if (err.code !== 'upstream_unavailable') throw err;
+      onEndpointFailure();
+      attempt += 1;
+      const backoffMs = err.retryAfterS !== undefined ? err.retryAfterS * 1000 : Math.random() * Math.min(2000, 100 * 2 ** attempt);
+      // the next attempt needs time for itself too: stop when it would not fit
+      if (attempt >= 3 || deps.clock() + backoffMs + deps.http.timeoutMs > deadline) throw err;
+      await sleep(backoffMs);
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

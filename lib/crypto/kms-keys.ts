@@ -1,0 +1,43 @@
+import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { BrokerError } from '../errors.js';
+import { integrityError, type DataKeyProvider, type EncryptionContext } from './token-cipher.js';
+
+/**
+ * Data keys from AWS KMS. The encryption context `{tenant, account, purpose}` is sent with every
+ * call, so KMS itself refuses to unwrap a key under another tenant's or account's context, and IAM
+ * can condition grants on it (`kms:EncryptionContext:tenant`).
+ */
+export function kmsDataKeys(kms: KMSClient, keyId: string): DataKeyProvider {
+  return {
+    kind: 'kms',
+    async generateDataKey(context) {
+      const out = await callKms(context, () =>
+        kms.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: { ...context } })),
+      );
+      if (!out.Plaintext || !out.CiphertextBlob) throw unavailable(new Error('GenerateDataKey answered without key material'));
+      return { plaintext: out.Plaintext, encrypted: out.CiphertextBlob };
+    },
+    async decryptDataKey(encrypted, context) {
+      const out = await callKms(context, () =>
+        kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: encrypted, EncryptionContext: { ...context } })),
+      );
+      if (!out.Plaintext) throw unavailable(new Error('Decrypt answered without plaintext'));
+      return out.Plaintext;
+    },
+  };
+}
+
+async function callKms<T>(context: EncryptionContext, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    // a context mismatch or tampered blob is an integrity failure, not an outage: never retried
+    const name = (err as { name?: string }).name;
+    if (name === 'InvalidCiphertextException' || name === 'IncorrectKeyException') throw integrityError(context, name, err);
+    throw unavailable(err);
+  }
+}
+
+function unavailable(cause: unknown): BrokerError {
+  return new BrokerError('temporarily_unavailable', 503, 'the key service is unavailable; try again shortly', { cause, retryAfterS: 1 });
+}

@@ -1,0 +1,65 @@
+/**
+ * Structured JSON logs, one line per event. Two rules keep secrets out:
+ * - fields whose name says they hold a secret are dropped, whatever the caller passes;
+ * - errors are logged as name, code and message only, down the `cause` chain, never their bodies
+ *   (an OAuth library attaches response bodies, which may hold tokens, as `cause`).
+ */
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Logger {
+  debug(event: string, fields?: Record<string, unknown>): void;
+  info(event: string, fields?: Record<string, unknown>): void;
+  warn(event: string, fields?: Record<string, unknown>): void;
+  error(event: string, fields?: Record<string, unknown>): void;
+  child(fields: Record<string, unknown>): Logger;
+}
+
+export type LogSink = (line: string) => void;
+
+const SECRET_FIELD = /token|secret|code|verifier|password|authorization|cookie|key$/i;
+/* Fields whose names match the pattern above but hold no secret. */
+const SAFE_FIELDS = new Set(['error', 'errorCode', 'status', 'statusCode', 'code_challenge_method', 'token_type', 'keyId', 'expiresAt', 'outcome']);
+
+export function createLogger(options: { sink?: LogSink; level?: Level; base?: Record<string, unknown> } = {}): Logger {
+  const sink = options.sink ?? ((line: string) => process.stdout.write(line + '\n'));
+  const min = LEVELS[options.level ?? 'info'];
+  const make = (base: Record<string, unknown>): Logger => {
+    const emit = (level: Level, event: string, fields?: Record<string, unknown>) => {
+      if (LEVELS[level] < min) return;
+      sink(JSON.stringify({ time: new Date().toISOString(), level, event, ...base, ...clean(fields ?? {}) }));
+    };
+    return {
+      debug: (e, f) => emit('debug', e, f),
+      info: (e, f) => emit('info', e, f),
+      warn: (e, f) => emit('warn', e, f),
+      error: (e, f) => emit('error', e, f),
+      child: (fields) => make({ ...base, ...clean(fields) }),
+    };
+  };
+  return make(options.base ?? {});
+}
+
+const LEVELS: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+function clean(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (SECRET_FIELD.test(key) && !SAFE_FIELDS.has(key)) continue;
+    out[key] = value instanceof Error ? describeError(value) : value;
+  }
+  return out;
+}
+
+/** name, code and message of an error and its causes: nothing else. */
+export function describeError(err: unknown, depth = 0): Record<string, unknown> {
+  if (!(err instanceof Error)) return { message: typeof err === 'string' ? err : 'non-error thrown' };
+  const e = err as Error & { code?: unknown; status?: unknown };
+  const out: Record<string, unknown> = { name: e.name, message: e.message };
+  if (typeof e.code === 'string') out.code = e.code;
+  if (typeof e.status === 'number') out.status = e.status;
+  if (e.cause instanceof Error && depth < 3) out.cause = describeError(e.cause, depth + 1);
+  return out;
+}
+
+/** A logger that drops everything (tests that do not look at logs). */
+export const silentLogger: Logger = createLogger({ sink: () => {} });

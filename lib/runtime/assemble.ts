@@ -1,0 +1,36 @@
+import { randomBytes } from 'node:crypto';
+import type { BrokerDeps } from '../broker/deps.js';
+import { SingleFlight } from '../broker/single-flight.js';
+import type { BrokerConfig } from '../config.js';
+import { createTokenCipher, type DataKeyProvider } from '../crypto/token-cipher.js';
+import type { EventPublisher } from '../events.js';
+import type { Logger } from '../log.js';
+import { DiscoveryCache } from '../oauth/discovery.js';
+import { defaultUpstreamHttp, type UpstreamHttp } from '../oauth/upstream.js';
+import type { Db } from '../store/table.js';
+
+/** Wires the broker's parts together; AWS and local mode differ only in the parts they pass. */
+export function assembleDeps(parts: {
+  config: BrokerConfig;
+  db: Db;
+  keys: DataKeyProvider;
+  events: EventPublisher;
+  log: Logger;
+  http?: UpstreamHttp;
+  clock?: () => number;
+}): BrokerDeps {
+  const http = parts.http ?? defaultUpstreamHttp();
+  const clock = parts.clock ?? Date.now;
+  return {
+    config: parts.config,
+    db: parts.db,
+    cipher: createTokenCipher(parts.keys),
+    discovery: new DiscoveryCache(http, clock),
+    http,
+    events: parts.events,
+    log: parts.log,
+    clock,
+    instanceId: `i-${randomBytes(8).toString('hex')}`,
+    singleFlight: new SingleFlight(),
+  };
+}

@@ -1,0 +1,227 @@
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DUE_INDEX, dueShardOf, keys } from './schema.js';
+import { conditional, stripKeys } from './conditional.js';
+import type { AccountRecord, AccountStatus } from './records.js';
+import type { Db } from './table.js';
+
+const accountKey = (r: { tenant: string; account: string }) => keys.account(r.tenant, r.account);
+
+export async function getAccount(db: Db, tenant: string, account: string): Promise<AccountRecord | undefined> {
+  const out = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.account(tenant, account), ConsistentRead: true }));
+  return out.Item ? stripKeys<AccountRecord>(out.Item) : undefined;
+}
+
+function dueAttributes(r: { tenant: string; account: string; dueAt?: number | undefined }) {
+  return r.dueAt === undefined ? {} : { dueShard: dueShardOf(r.tenant, r.account), dueAt: r.dueAt };
+}
+
+/**
+ * Stores a freshly linked token set. Re-linking replaces the previous set atomically: the write is
+ * conditioned on the generation that was read, and the new generation is higher, so a refresh of
+ * the old generation in flight can no longer commit over it.
+ */
+export async function putLinkedAccount(
+  db: Db,
+  record: AccountRecord,
+  previousGeneration: number | undefined,
+): Promise<{ ok: true; previous: AccountRecord | undefined } | { ok: false }> {
+  const res = await conditional(() =>
+    db.doc.send(
+      new PutCommand({
+        TableName: db.table,
+        Item: { ...accountKey(record), ...record, ...dueAttributes(record) },
+        ...(previousGeneration === undefined
+          ? { ConditionExpression: 'attribute_not_exists(pk)' }
+          : { ConditionExpression: 'generation = :gen', ExpressionAttributeValues: { ':gen': previousGeneration } }),
+        ReturnValues: 'ALL_OLD',
+      }),
+    ),
+  );
+  if (!res.ok) return { ok: false };
+  const old = res.value.Attributes;
+  return { ok: true, previous: old ? stripKeys<AccountRecord>(old) : undefined };
+}
+
+/**
+ * Takes the refresh lease of one generation: the attempt is recorded (owner, deadline) before the
+ * provider is called, and only one holder per generation can exist while the lease runs.
+ */
+export async function takeRefreshLease(
+  db: Db,
+  r: { tenant: string; account: string },
+  generation: number,
+  owner: string,
+  now: number,
+  leaseMs: number,
+): Promise<{ ok: true; record: AccountRecord } | { ok: false; current: AccountRecord | undefined }> {
+  const res = await conditional(() =>
+    db.doc.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: accountKey(r),
+        UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until',
+        ConditionExpression: 'generation = :gen AND #status = :linked AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':owner': owner, ':until': now + leaseMs, ':gen': generation, ':linked': 'linked', ':now': now },
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    ),
+  );
+  if (res.ok) return { ok: true, record: stripKeys<AccountRecord>(res.value.Attributes ?? {}) };
+  return { ok: false, current: res.old ? stripKeys<AccountRecord>(res.old) : undefined };
+}
+
+/**
+ * Commits a rotated token pair with a compare-and-set on the generation it was refreshed from:
+ * a newer pair is never overwritten. The lease is released in the same write.
+ */
+export async function commitRefresh(
+  db: Db,
+  r: { tenant: string; account: string },
+  fromGeneration: number,
+  next: { sealedTokens: string; expiresAt: number; refreshedAt: number; scope: string; dueAt: number },
+): Promise<{ ok: true; record: AccountRecord } | { ok: false; current: AccountRecord | undefined }> {
+  const res = await conditional(() =>
+    db.doc.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: accountKey(r),
+        UpdateExpression:
+          'SET sealedTokens = :tokens, expiresAt = :exp, refreshedAt = :at, #scope = :scope, generation = :next, dueShard = :shard, dueAt = :due, #status = :linked REMOVE leaseOwner, leaseUntil, lastError',
+        ConditionExpression: 'generation = :gen AND #status = :linked',
+        ExpressionAttributeNames: { '#scope': 'scope', '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':tokens': next.sealedTokens,
+          ':exp': next.expiresAt,
+          ':at': next.refreshedAt,
+          ':scope': next.scope,
+          ':next': fromGeneration + 1,
+          ':gen': fromGeneration,
+          ':shard': dueShardOf(r.tenant, r.account),
+          ':due': next.dueAt,
+          ':linked': 'linked',
+        },
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    ),
+  );
+  if (res.ok) return { ok: true, record: stripKeys<AccountRecord>(res.value.Attributes ?? {}) };
+  return { ok: false, current: res.old ? stripKeys<AccountRecord>(res.old) : undefined };
+}
+
+/** Gives a lease back after a transient failure, noting why and when the refresher should try again. */
+export async function releaseRefreshLease(
+  db: Db,
+  r: { tenant: string; account: string },
+  owner: string,
+  outcome: { lastError: string; dueAt: number },
+): Promise<void> {
+  await conditional(() =>
+    db.doc.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: accountKey(r),
+        UpdateExpression: 'SET lastError = :err, dueShard = :shard, dueAt = :due REMOVE leaseOwner, leaseUntil',
+        ConditionExpression: 'leaseOwner = :owner AND #status = :linked',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':owner': owner, ':err': outcome.lastError, ':shard': dueShardOf(r.tenant, r.account), ':due': outcome.dueAt, ':linked': 'linked' },
+      }),
+    ),
+  );
+}
+
+/**
+ * Moves an account out of `linked` (the provider refused its refresh token, or it was revoked),
+ * only if it is still at the generation that failed: a sibling's newer commit wins.
+ * The account leaves the refresher's index in the same write.
+ */
+export async function setAccountStatus(
+  db: Db,
+  r: { tenant: string; account: string },
+  atGeneration: number,
+  status: Exclude<AccountStatus, 'linked'>,
+  lastError: string,
+): Promise<{ ok: true; record: AccountRecord } | { ok: false; current: AccountRecord | undefined }> {
+  const res = await conditional(() =>
+    db.doc.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: accountKey(r),
+        UpdateExpression: 'SET #status = :status, lastError = :err REMOVE leaseOwner, leaseUntil, dueShard, dueAt',
+        ConditionExpression: 'generation = :gen',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':status': status, ':err': lastError, ':gen': atGeneration },
+        ReturnValues: 'ALL_NEW',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    ),
+  );
+  if (res.ok) return { ok: true, record: stripKeys<AccountRecord>(res.value.Attributes ?? {}) };
+  return { ok: false, current: res.old ? stripKeys<AccountRecord>(res.old) : undefined };
+}
+
+export async function deleteAccount(db: Db, tenant: string, account: string): Promise<AccountRecord | undefined> {
+  const out = await db.doc.send(new DeleteCommand({ TableName: db.table, Key: keys.account(tenant, account), ReturnValues: 'ALL_OLD' }));
+  return out.Attributes ? stripKeys<AccountRecord>(out.Attributes) : undefined;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque cursor for the next page, absent on the last one. */
+  next?: string;
+}
+
+/** Accounts of a tenant in account-id order. */
+export async function listAccounts(
+  db: Db,
+  tenant: string,
+  options: { limit: number; cursor?: string | undefined; status?: AccountStatus | undefined },
+): Promise<Page<AccountRecord>> {
+  const items: AccountRecord[] = [];
+  let startKey: Record<string, unknown> | undefined = options.cursor ? keys.account(tenant, options.cursor) : undefined;
+  // a status filter may thin a page out: keep reading until the page is full or the tenant ends
+  do {
+    const out = await db.doc.send(
+      new QueryCommand({
+        TableName: db.table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.tenant(tenant).pk, ':prefix': keys.accountPrefix, ...(options.status ? { ':status': options.status } : {}) },
+        ...(options.status ? { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } } : {}),
+        ExclusiveStartKey: startKey,
+        Limit: options.limit - items.length,
+        ConsistentRead: true,
+      }),
+    );
+    for (const item of out.Items ?? []) items.push(stripKeys<AccountRecord>(item));
+    startKey = out.LastEvaluatedKey;
+  } while (startKey && items.length < options.limit);
+  const last = items[items.length - 1];
+  return startKey && last ? { items, next: last.account } : { items };
+}
+
+/** Keys of accounts due for refresh at `nowS` in one index shard (KEYS_ONLY: a few bytes each). */
+export async function queryDueAccounts(
+  db: Db,
+  shard: string,
+  nowS: number,
+  options: { limit: number; startKey?: Record<string, unknown> | undefined },
+): Promise<{ accounts: { tenant: string; account: string }[]; startKey?: Record<string, unknown>; consumedRcu: number }> {
+  const out = await db.doc.send(
+    new QueryCommand({
+      TableName: db.table,
+      IndexName: DUE_INDEX,
+      KeyConditionExpression: 'dueShard = :shard AND dueAt <= :now',
+      ExpressionAttributeValues: { ':shard': shard, ':now': nowS },
+      Limit: options.limit,
+      ExclusiveStartKey: options.startKey,
+      ReturnConsumedCapacity: 'TOTAL',
+    }),
+  );
+  const accounts = (out.Items ?? []).map((item) => ({
+    tenant: String(item.pk).slice('TENANT#'.length),
+    account: String(item.sk).slice(keys.accountPrefix.length),
+  }));
+  return { accounts, ...(out.LastEvaluatedKey ? { startKey: out.LastEvaluatedKey } : {}), consumedRcu: out.ConsumedCapacity?.CapacityUnits ?? 0 };
+}

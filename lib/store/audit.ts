@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { keys } from './schema.js';
+import type { Db } from './table.js';
+
+export type AuditAction =
+  | 'tenant.register'
+  | 'tenant.update'
+  | 'tenant.delete'
+  | 'link.create'
+  | 'link.complete'
+  | 'token.read'
+  | 'token.refresh'
+  | 'account.reauth'
+  | 'account.unlink'
+  | 'access.denied';
+
+export interface AuditEvent {
+  at: string; // ISO time
+  action: AuditAction;
+  account?: string;
+  caller: string;
+  outcome: string;
+}
+
+/** Appends one audit event. Throws when it cannot be written: callers answer only after it lands. */
+export async function appendAudit(db: Db, tenant: string, event: AuditEvent, retentionDays: number): Promise<void> {
+  const sk = `${event.at}#${randomBytes(6).toString('hex')}`;
+  await db.doc.send(
+    new PutCommand({
+      TableName: db.table,
+      Item: { pk: keys.auditPartition(tenant), sk, ...event, ttl: Math.ceil(Date.parse(event.at) / 1000) + retentionDays * 86_400 },
+    }),
+  );
+}
+
+export async function listAudit(
+  db: Db,
+  tenant: string,
+  options: { limit: number; since?: string | undefined; cursor?: string | undefined; account?: string | undefined },
+): Promise<{ events: AuditEvent[]; next?: string }> {
+  const pk = keys.auditPartition(tenant);
+  const values: Record<string, unknown> = { ':pk': pk };
+  let keyCondition = 'pk = :pk';
+  if (options.since) {
+    keyCondition += ' AND sk >= :since';
+    values[':since'] = options.since;
+  }
+  const events: AuditEvent[] = [];
+  let startKey: Record<string, unknown> | undefined = options.cursor ? { pk, sk: options.cursor } : undefined;
+  do {
+    const out = await db.doc.send(
+      new QueryCommand({
+        TableName: db.table,
+        KeyConditionExpression: keyCondition,
+        ...(options.account ? { FilterExpression: 'account = :account', ExpressionAttributeValues: { ...values, ':account': options.account } } : { ExpressionAttributeValues: values }),
+        ExclusiveStartKey: startKey,
+        Limit: options.limit - events.length,
+      }),
+    );
+    for (const item of out.Items ?? []) {
+      events.push({ at: item.at, action: item.action, ...(item.account ? { account: item.account } : {}), caller: item.caller, outcome: item.outcome });
+    }
+    startKey = out.LastEvaluatedKey;
+  } while (startKey && events.length < options.limit);
+  return startKey ? { events, next: String(startKey.sk) } : { events };
+}

@@ -1,0 +1,89 @@
+import type { Region } from '../config.js';
+
+/** What the table holds, as the rest of the broker sees it (no key attributes). */
+
+export type ClientType = 'public' | 'confidential';
+export type TokenEndpointAuthMethod = 'none' | 'client_secret_post' | 'client_secret_basic';
+export type AccountStatus = 'linked' | 'needs_reauth' | 'revoked';
+
+export interface TenantRecord {
+  tenant: string;
+  region: Region;
+  /** The issuer the client was registered with; tokens are only ever sent back to it. */
+  issuer: string;
+  scope: string;
+  returnToOrigins: string[];
+  clientId: string;
+  clientType: ClientType;
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  redirectUri: string;
+  /** RFC 7592 client configuration endpoint, when the server gave one. */
+  registrationClientUri?: string;
+  /** Envelope of `{ client_secret }` (confidential clients only), purpose `tenant-client`. */
+  sealedClient?: string;
+  /** Envelope of `{ registration_access_token }` (RFC 7592), purpose `tenant-client`; opened only to delete the client. */
+  sealedRegistration?: string;
+  /** RFC 7591 `client_secret_expires_at` (epoch s, 0 = never). */
+  clientSecretExpiresAt?: number;
+  /** true when the client was imported rather than registered by the broker. */
+  imported: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ClientSecrets {
+  client_secret?: string;
+  registration_access_token?: string;
+}
+
+export interface LinkRecord {
+  linkId: string;
+  tenant: string;
+  account: string;
+  returnTo?: string;
+  createdBy: string;
+  expiresAt: number;
+}
+
+export interface FlowStateRecord {
+  state: string;
+  tenant: string;
+  account: string;
+  returnTo?: string;
+  /** PKCE verifier: stays in the table and in the token request, nowhere else. */
+  codeVerifier: string;
+  /** SHA-256 of the browser-binding cookie value. */
+  browserHash: string;
+  redirectUri: string;
+  issuer: string;
+  createdBy: string;
+  expiresAt: number;
+}
+
+export interface AccountTokens {
+  access_token: string;
+  refresh_token?: string;
+}
+
+export interface AccountRecord {
+  tenant: string;
+  account: string;
+  status: AccountStatus;
+  scope: string;
+  issuer: string;
+  /** Bumped by every committed token set; the compare-and-set guard of rotation. */
+  generation: number;
+  /** Envelope of {@link AccountTokens}, purpose `account-tokens`. */
+  sealedTokens: string;
+  /** ms epoch: computed from the local receipt time plus `expires_in`. */
+  expiresAt: number;
+  refreshedAt: number;
+  linkedAt: number;
+  /** Refresh lease: who is refreshing this generation and until when (ms epoch). */
+  leaseOwner?: string;
+  leaseUntil?: number;
+  /** Reason of the last failed refresh (a code, never token material). */
+  lastError?: string;
+  /** Epoch s at which the scheduled refresher should renew (absent = not scheduled). */
+  dueAt?: number;
+}

@@ -1,0 +1,45 @@
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { keys } from './schema.js';
+import { conditional, stripKeys } from './conditional.js';
+import type { TenantRecord } from './records.js';
+import type { Db } from './table.js';
+
+export async function getTenant(db: Db, tenant: string): Promise<TenantRecord | undefined> {
+  const out = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.tenant(tenant), ConsistentRead: true }));
+  return out.Item ? stripKeys<TenantRecord>(out.Item) : undefined;
+}
+
+/** Stores a new tenant; answers the existing one instead when another request created it first. */
+export async function createTenant(db: Db, record: TenantRecord): Promise<{ created: true } | { created: false; existing: TenantRecord }> {
+  const res = await conditional(() =>
+    db.doc.send(
+      new PutCommand({
+        TableName: db.table,
+        Item: { ...keys.tenant(record.tenant), ...record },
+        ConditionExpression: 'attribute_not_exists(pk)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    ),
+  );
+  if (res.ok) return { created: true };
+  return { created: false, existing: stripKeys<TenantRecord>(res.old ?? {}) };
+}
+
+/** Replaces a tenant's settings, guarded by the `updatedAt` it was read with (optimistic lock). */
+export async function replaceTenant(db: Db, record: TenantRecord, readAt: number): Promise<boolean> {
+  const res = await conditional(() =>
+    db.doc.send(
+      new PutCommand({
+        TableName: db.table,
+        Item: { ...keys.tenant(record.tenant), ...record },
+        ConditionExpression: 'updatedAt = :readAt',
+        ExpressionAttributeValues: { ':readAt': readAt },
+      }),
+    ),
+  );
+  return res.ok;
+}
+
+export async function deleteTenant(db: Db, tenant: string): Promise<void> {
+  await db.doc.send(new DeleteCommand({ TableName: db.table, Key: keys.tenant(tenant) }));
+}

@@ -1,0 +1,39 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { linkAccount, api } from './support/flow.js';
+import { startHarness, type Harness } from './support/harness.js';
+
+let h: Harness;
+afterEach(async () => h?.close());
+
+async function callApi(h: Harness, accessToken: string) {
+  return fetch(`${h.sim.url}/v1/quote/get_security_list`, { headers: { authorization: `Bearer ${accessToken}` } });
+}
+
+describe.each(['public', 'confidential'] as const)('full link flow in-process (%s client)', (clientType) => {
+  it('register → link → callback → token → API call → expiry → token again (refreshed, and it works)', async () => {
+    h = await startHarness({ simulator: { clientType } });
+
+    const { callback } = await linkAccount(h, 'acme', 'alice');
+    expect(callback.status).toBe(200);
+    expect(await callback.text()).toContain('Account linked');
+
+    const first = await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token');
+    expect(first.status).toBe(200);
+    expect(first.headers.get('cache-control')).toBe('no-store');
+    const token1 = (await first.json()) as Record<string, unknown>;
+    expect(token1).toMatchObject({ token_type: 'Bearer', scope: '3', expires_in: 3600 });
+    expect(token1).not.toHaveProperty('refresh_token');
+    expect((await callApi(h, token1.access_token as string)).status).toBe(200);
+
+    h.clock.advance(3601 * 1000);
+    expect((await callApi(h, token1.access_token as string)).status).toBe(401);
+
+    const second = await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token');
+    expect(second.status).toBe(200);
+    const token2 = (await second.json()) as Record<string, unknown>;
+    expect(token2.access_token).not.toBe(token1.access_token);
+    expect((await callApi(h, token2.access_token as string)).status).toBe(200);
+    expect(h.sim.stats.refreshGrants).toBe(1);
+    expect(h.sim.stats.tokenRequests.every((r) => r.authMethod === (clientType === 'public' ? 'none' : 'client_secret_basic'))).toBe(true);
+  });
+});

@@ -1,0 +1,20 @@
+import type { TestProject } from 'vitest/node';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.js';
+
+let ddb: DynamoDbLocal | undefined;
+
+/** One DynamoDB Local per test run (in memory); each test file makes its own table in it. */
+export async function setup(project: TestProject): Promise<void> {
+  ddb = await startDynamoDbLocal();
+  project.provide('dynamoEndpoint', ddb.endpoint);
+}
+
+export async function teardown(): Promise<void> {
+  await ddb?.stop();
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    dynamoEndpoint: string;
+  }
+}
