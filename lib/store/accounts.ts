@@ -225,3 +225,31 @@ export async function queryDueAccounts(
   }));
   return { accounts, ...(out.LastEvaluatedKey ? { startKey: out.LastEvaluatedKey } : {}), consumedRcu: out.ConsumedCapacity?.CapacityUnits ?? 0 };
 }
+
+/**
+ * The scheduled refresher's lease: taken only while the account is still due, linked and free, so
+ * overlapping or duplicate refresher runs refresh each account once. A write, not a read: the
+ * refresher reads nothing but the index entries of due accounts.
+ */
+export async function takeDueLease(
+  db: Db,
+  r: { tenant: string; account: string },
+  owner: string,
+  now: number,
+  leaseMs: number,
+): Promise<AccountRecord | undefined> {
+  const res = await conditional(() =>
+    db.doc.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: accountKey(r),
+        UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until',
+        ConditionExpression: 'dueAt <= :nowS AND #status = :linked AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':owner': owner, ':until': now + leaseMs, ':nowS': Math.floor(now / 1000), ':linked': 'linked', ':now': now },
+        ReturnValues: 'ALL_NEW',
+      }),
+    ),
+  );
+  return res.ok ? stripKeys<AccountRecord>(res.value.Attributes ?? {}) : undefined;
+}

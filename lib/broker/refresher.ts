@@ -1,0 +1,130 @@
+import { BrokerError } from '../errors.js';
+import { metricFields } from '../metrics.js';
+import { queryDueAccounts, takeDueLease } from '../store/accounts.js';
+import { allDueShards } from '../store/schema.js';
+import type { BrokerDeps } from './deps.js';
+import { LEASE_MS, leaseOwner, refreshHeld } from './refresh.js';
+
+/**
+ * The scheduled refresher: renews every account whose refresh is due, before anyone asks.
+ *
+ * - Due accounts come from a query on the sparse `by-refresh-due` index (KEYS_ONLY), never a scan:
+ *   a run reads the index entries of the accounts that are due and nothing else.
+ * - Each account is claimed with a conditional write (`takeDueLease`), so overlapping runs, a
+ *   duplicate schedule delivery or a token call refreshing at the same moment never refresh one
+ *   generation twice.
+ * - Concurrency towards the provider is bounded; a `Retry-After` from the provider pauses the whole
+ *   run, and the run stops starting refreshes when its deadline nears.
+ */
+export interface RefresherRunOptions {
+  /** ms epoch by which the run must have finished. */
+  deadline: number;
+  /** Refreshes in flight at once (towards the provider). */
+  concurrency?: number;
+  /** Index entries per query page. */
+  pageSize?: number;
+}
+
+export interface RefresherRunReport {
+  due: number;
+  refreshed: number;
+  skipped: number;
+  failed: Record<string, number>;
+  /** Index items read (ScannedCount) and read capacity consumed by the due queries. */
+  itemsRead: number;
+  consumedRcu: number;
+  /** Seconds of validity the renewed tokens had left when renewed. */
+  lagS: number[];
+  stoppedEarly: boolean;
+  durationMs: number;
+}
+
+export async function runRefresher(deps: BrokerDeps, options: RefresherRunOptions): Promise<RefresherRunReport> {
+  const started = deps.clock();
+  const concurrency = options.concurrency ?? 8;
+  const report: RefresherRunReport = { due: 0, refreshed: 0, skipped: 0, failed: {}, itemsRead: 0, consumedRcu: 0, lagS: [], stoppedEarly: false, durationMs: 0 };
+  let pausedUntil = 0;
+  // leave room for one provider call after the last start
+  const lastStart = options.deadline - deps.http.timeoutMs - 1000;
+
+  const queue: { tenant: string; account: string }[] = [];
+  const shards = allDueShards();
+  const cursors = new Map<string, Record<string, unknown> | undefined>(shards.map((s) => [s, undefined]));
+  const exhausted = new Set<string>();
+
+  // one refill at a time: workers that find the queue empty share it
+  let refilling: Promise<void> | undefined;
+  const refill = (): Promise<void> => (refilling ??= fill().finally(() => (refilling = undefined)));
+  const fill = async (): Promise<void> => {
+    for (const shard of shards) {
+      if (exhausted.has(shard) || queue.length >= concurrency * 4) continue;
+      const page = await queryDueAccounts(deps.db, shard, Math.floor(deps.clock() / 1000), { limit: options.pageSize ?? 100, startKey: cursors.get(shard) });
+      report.itemsRead += page.accounts.length;
+      report.consumedRcu += page.consumedRcu;
+      queue.push(...page.accounts);
+      report.due += page.accounts.length;
+      cursors.set(shard, page.startKey);
+      if (!page.startKey) exhausted.add(shard);
+    }
+  };
+
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      if (queue.length === 0) {
+        if (exhausted.size === shards.length) return;
+        await refill();
+        continue;
+      }
+      if (pausedUntil > deps.clock()) await sleep(Math.min(pausedUntil - deps.clock(), Math.max(0, lastStart - deps.clock())));
+      if (deps.clock() > lastStart) {
+        report.stoppedEarly = true;
+        return;
+      }
+      const target = queue.shift()!;
+      const now = deps.clock();
+      const leased = await takeDueLease(deps.db, target, leaseOwner(deps), now, LEASE_MS);
+      if (!leased) {
+        // claimed by another run or a token call, no longer due, or not linked: nothing to do
+        report.skipped += 1;
+        continue;
+      }
+      try {
+        await refreshHeld(deps, leased, { mode: 'force', deadline: Math.min(options.deadline, now + LEASE_MS - 1000), caller: 'refresher' });
+        report.refreshed += 1;
+        report.lagS.push(Math.round((leased.expiresAt - now) / 1000));
+      } catch (err) {
+        const reason = err instanceof BrokerError ? err.code : 'server_error';
+        report.failed[reason] = (report.failed[reason] ?? 0) + 1;
+        if (err instanceof BrokerError && err.retryAfterS) pausedUntil = Math.max(pausedUntil, deps.clock() + err.retryAfterS * 1000);
+        if (!(err instanceof BrokerError)) deps.log.error('refresher.account_failed', { tenant: target.tenant, account: target.account, err });
+      }
+    }
+  };
+
+  await refill();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  report.durationMs = deps.clock() - started;
+  const failedTotal = Object.values(report.failed).reduce((a, b) => a + b, 0);
+  deps.log.info(
+    'metrics',
+    metricFields({
+      AccountsDue: { value: report.due, unit: 'Count' },
+      RefreshSucceeded: { value: report.refreshed, unit: 'Count' },
+      RefreshFailed: { value: failedTotal, unit: 'Count' },
+      ...(report.lagS.length ? { RefreshLag: { value: report.lagS, unit: 'Seconds' } } : {}),
+    }),
+  );
+  for (const [reason, count] of Object.entries(report.failed)) {
+    deps.log.info('metrics', metricFields({ RefreshFailedByReason: { value: count, unit: 'Count' } }, { reason }));
+  }
+  deps.log.info('refresher.run', { ...report, lagS: undefined, lagMedianS: median(report.lagS) });
+  return report;
+}
+
+function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import type { BrokerDeps } from '../broker/deps.js';
+import { runRefresher } from '../broker/refresher.js';
+import { loadConfig } from '../config.js';
+import { loadOrCreateLocalKey, localDataKeys } from '../crypto/local-keys.js';
+import { localPublisher } from '../events.js';
+import { buildApp } from '../http/app.js';
+import { allGroups } from '../http/routes/index.js';
+import { freePort, startDynamoDbLocal, type DynamoDbLocal } from '../local/dynamodb-local.js';
+import { createLogger, type Logger } from '../log.js';
+import { createDb, ensureTable } from '../store/table.js';
+import { assembleDeps } from './assemble.js';
+
+/**
+ * Local mode (CONTRACT.md): DynamoDB Local (or `DYNAMODB_ENDPOINT`), the table, a local key file
+ * instead of KMS, the HTTP API on 127.0.0.1, and the refresher on a timer — all in one process.
+ */
+export interface LocalBroker {
+  url: string;
+  publicUrl: string;
+  adminToken: string;
+  deps: BrokerDeps;
+  stop(): Promise<void>;
+}
+
+export interface LocalBrokerOptions {
+  env?: Record<string, string | undefined>;
+  log?: Logger;
+  /** Progress lines for a person at a terminal. */
+  progress?: (line: string) => void;
+  /** Run the scheduled refresher on its timer (default true). */
+  refresher?: boolean;
+}
+
+export async function startLocalBroker(options: LocalBrokerOptions = {}): Promise<LocalBroker> {
+  const env = { ...(options.env ?? process.env) };
+  const say = options.progress ?? (() => {});
+  // PORT=0 asks for a free port; the public URL defaults to the port actually used
+  if (env.PORT === '0') env.PORT = String(await freePort());
+  const config = loadConfig(env);
+  const log = options.log ?? createLogger();
+  const dataDir = resolve(config.local.dataDir);
+  await mkdir(dataDir, { recursive: true });
+
+  let ddb: DynamoDbLocal | undefined;
+  let endpoint = config.dynamodbEndpoint;
+  if (endpoint) {
+    say(`DynamoDB at ${endpoint} (DYNAMODB_ENDPOINT)`);
+  } else {
+    say('starting DynamoDB Local …');
+    ddb = await startDynamoDbLocal({ dataDir: join(dataDir, 'dynamodb') });
+    endpoint = ddb.endpoint;
+    say(`DynamoDB Local on ${endpoint} (data in ${join(config.local.dataDir, 'dynamodb')})`);
+  }
+  const stopDdb = async () => ddb?.stop();
+  try {
+    const db = createDb({ table: config.tableName, endpoint });
+    const table = await ensureTable(db);
+    say(`table ${config.tableName} ${table === 'created' ? 'created' : 'ready'}`);
+
+    const keyPath = join(dataDir, 'local.key');
+    const { key, created } = await loadOrCreateLocalKey(keyPath);
+    say(`token key ${join(config.local.dataDir, 'local.key')} (${created ? 'created, mode 0600' : 'existing'}): AES-256-GCM, bound to {tenant, account, purpose}`);
+
+    const adminToken = config.local.adminToken ?? (await loadOrCreateAdminToken(join(dataDir, 'admin.token')));
+    const fullConfig = { ...config, local: { ...config.local, adminToken } };
+    const deps = assembleDeps({ config: fullConfig, db, keys: localDataKeys(key), events: localPublisher(log, config.local.webhookUrl), log });
+
+    const app = buildApp(() => deps, allGroups);
+    const server = await listen(app.fetch, config.local.port);
+    const port = (server.address() as AddressInfo).port;
+    const url = `http://127.0.0.1:${port}`;
+
+    const stopRefresher = options.refresher === false ? () => Promise.resolve() : startRefresherTimer(deps, config.local.refreshIntervalS);
+    let stopped = false;
+    return {
+      url,
+      publicUrl: fullConfig.publicUrl,
+      adminToken,
+      deps,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await stopRefresher();
+        await new Promise<void>((res) => server.close(() => res()));
+        await stopDdb();
+      },
+    };
+  } catch (err) {
+    await stopDdb();
+    throw err;
+  }
+}
+
+async function listen(fetch: (req: Request) => Response | Promise<Response>, port: number): Promise<ServerType> {
+  return new Promise((res, rej) => {
+    const server = serve({ fetch, port, hostname: '127.0.0.1' }, () => res(server));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      rej(err.code === 'EADDRINUSE' ? new Error(`port ${port} is in use: stop the other process or set PORT to a free port`) : err),
+    );
+  });
+}
+
+/** Made once, kept in the data dir with mode 0600, like the key. */
+async function loadOrCreateAdminToken(path: string): Promise<string> {
+  try {
+    const token = (await readFile(path, 'utf8')).trim();
+    if (token.length >= 16) return token;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const token = randomBytes(32).toString('base64url');
+  await writeFile(path, token + '\n', { mode: 0o600 });
+  await chmod(path, 0o600);
+  return token;
+}
+
+/** Runs the refresher every `intervalS`; a run still going when the next is due is not doubled. */
+function startRefresherTimer(deps: BrokerDeps, intervalS: number): () => Promise<void> {
+  let running: Promise<unknown> | undefined;
+  const tick = () => {
+    if (running) return;
+    running = runRefresher(deps, { deadline: deps.clock() + Math.max(30, intervalS) * 1000 })
+      .catch((err) => deps.log.error('refresher.run_failed', { err }))
+      .finally(() => (running = undefined));
+  };
+  const timer = setInterval(tick, intervalS * 1000);
+  timer.unref();
+  tick();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
