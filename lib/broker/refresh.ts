@@ -23,6 +23,8 @@ import { loadTenant, tenantClient } from './tenants.js';
  *    an account dead; the current token is served while it is still valid.
  */
 export const LEASE_MS = 20_000;
+/** Waiting for another holder polls at most this often (≈ 2 × LEASE_MS at the longest interval). */
+const MAX_WAIT_ROUNDS = 160;
 
 export type RefreshMode =
   /** Make sure at least `minTtlMs` of validity is left; refresh only when it is not. */
@@ -56,7 +58,8 @@ export function ensureFreshToken(deps: BrokerDeps, req: RefreshRequest): Promise
 async function acquire(deps: BrokerDeps, req: RefreshRequest): Promise<FreshToken> {
   let seenGeneration: number | undefined;
   let waitMs = 25;
-  for (;;) {
+  // bounded: even a clock that stands still cannot keep a caller here for ever
+  for (let round = 0; ; round++) {
     const now = deps.clock();
     const rec = await getAccount(deps.db, req.tenant, req.account);
     if (!rec) throw notFound(`account ${req.account} of tenant ${req.tenant} is not linked`);
@@ -69,7 +72,7 @@ async function acquire(deps: BrokerDeps, req: RefreshRequest): Promise<FreshToke
     const lease = await takeRefreshLease(deps.db, rec, rec.generation, leaseOwner(deps), now, LEASE_MS);
     if (lease.ok) return refreshHeld(deps, lease.record, req);
     // another holder is refreshing this generation: wait for its commit, or for its lease to lapse
-    if (deps.clock() + waitMs > req.deadline) {
+    if (deps.clock() + waitMs > req.deadline || round >= MAX_WAIT_ROUNDS) {
       if (req.mode === 'ensure' && rec.expiresAt > deps.clock()) {
         return { record: rec, accessToken: await openAccessToken(deps, rec), refreshed: false, stale: true };
       }

@@ -3,7 +3,10 @@ import { TENANT_SCOPE } from '../crypto/token-cipher.js';
 import { BrokerError, notFound } from '../errors.js';
 import { deleteRegisteredClient, registerClient, type OAuthClient, type RegisteredClient } from '../oauth/client.js';
 import type { ClientSecrets, TenantRecord, TokenEndpointAuthMethod } from '../store/records.js';
+import { listAccounts, setAccountStatus } from '../store/accounts.js';
 import { createTenant, getTenant, replaceTenant } from '../store/tenants.js';
+import type { AccountRecord } from '../store/records.js';
+import { revokeAccountTokens } from './accounts.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
@@ -19,6 +22,8 @@ export interface RegisterTenantInput {
   client_id?: string | undefined;
   client_secret?: string | undefined;
   token_endpoint_auth_method?: TokenEndpointAuthMethod | undefined;
+  /** Moving an existing tenant to another region must be asked for explicitly: its accounts must link again. */
+  change_region?: boolean | undefined;
 }
 
 /** What callers see of a tenant: never a secret. */
@@ -68,31 +73,10 @@ export async function registerTenant(deps: BrokerDeps, caller: Caller, tenant: s
   if (existing) return { created: false, view: await updateTenant(deps, caller, existing, input, origins) };
 
   const issuer = deps.config.issuers[input.region];
-  const redirectUri = redirectUriOf(deps);
   const scope = input.scope ?? DEFAULT_SCOPE;
-  const client = input.client_id ? importedClient(input) : await registerClient(deps.http, await deps.discovery.get(issuer), { clientName: `${tenant} via longport-token-broker`, redirectUri, scope });
+  const client = input.client_id ? importedClient(input) : await registerClient(deps.http, await deps.discovery.get(issuer), clientRequest(deps, tenant, scope));
   const now = deps.clock();
-  const record: TenantRecord = {
-    tenant,
-    region: input.region,
-    issuer,
-    scope,
-    returnToOrigins: origins ?? [],
-    clientId: client.client_id,
-    clientType: client.client_type,
-    tokenEndpointAuthMethod: client.token_endpoint_auth_method,
-    redirectUri,
-    ...(client.registration_client_uri ? { registrationClientUri: client.registration_client_uri } : {}),
-    // sealed apart so that a refresh for a public client never needs a decrypt
-    ...(client.client_secret ? { sealedClient: await deps.cipher.seal({ client_secret: client.client_secret } satisfies ClientSecrets, tenantSecretsContext(tenant)) } : {}),
-    ...(client.registration_access_token
-      ? { sealedRegistration: await deps.cipher.seal({ registration_access_token: client.registration_access_token } satisfies ClientSecrets, tenantSecretsContext(tenant)) }
-      : {}),
-    ...(client.client_secret_expires_at !== undefined ? { clientSecretExpiresAt: client.client_secret_expires_at } : {}),
-    imported: Boolean(input.client_id),
-    createdAt: now,
-    updatedAt: now,
-  };
+  const record = await tenantRecord(deps, { tenant, region: input.region, issuer, scope, returnToOrigins: origins ?? [], imported: Boolean(input.client_id), createdAt: now, updatedAt: now }, client);
   const outcome = await createTenant(deps.db, record);
   if (!outcome.created) {
     // another request registered this tenant first: keep theirs, drop the client we just made
@@ -102,6 +86,30 @@ export async function registerTenant(deps: BrokerDeps, caller: Caller, tenant: s
   await audit(deps, tenant, 'tenant.register', { caller: caller.id, outcome: input.client_id ? 'imported' : 'registered' });
   deps.log.info('tenant.registered', { tenant, region: input.region, clientType: client.client_type, imported: Boolean(input.client_id) });
   return { created: true, view: tenantView(record) };
+}
+
+const clientRequest = (deps: Pick<BrokerDeps, 'config'>, tenant: string, scope: string) => ({ clientName: `${tenant} via longport-token-broker`, redirectUri: redirectUriOf(deps), scope });
+
+/** A tenant's record around a client: its secrets sealed apart, so a refresh for a public client never needs a decrypt. */
+async function tenantRecord(
+  deps: BrokerDeps,
+  settings: Pick<TenantRecord, 'tenant' | 'region' | 'issuer' | 'scope' | 'returnToOrigins' | 'imported' | 'createdAt' | 'updatedAt'>,
+  client: RegisteredClient,
+): Promise<TenantRecord> {
+  const context = tenantSecretsContext(settings.tenant);
+  return {
+    ...settings,
+    clientId: client.client_id,
+    clientType: client.client_type,
+    tokenEndpointAuthMethod: client.token_endpoint_auth_method,
+    redirectUri: redirectUriOf(deps),
+    ...(client.registration_client_uri ? { registrationClientUri: client.registration_client_uri } : {}),
+    ...(client.client_secret ? { sealedClient: await deps.cipher.seal({ client_secret: client.client_secret } satisfies ClientSecrets, context) } : {}),
+    ...(client.registration_access_token
+      ? { sealedRegistration: await deps.cipher.seal({ registration_access_token: client.registration_access_token } satisfies ClientSecrets, context) }
+      : {}),
+    ...(client.client_secret_expires_at !== undefined ? { clientSecretExpiresAt: client.client_secret_expires_at } : {}),
+  };
 }
 
 function importedClient(input: RegisterTenantInput): RegisteredClient {
@@ -116,13 +124,27 @@ function importedClient(input: RegisterTenantInput): RegisteredClient {
   };
 }
 
+/**
+ * Settings of an existing tenant: `scope` and `return_to_origins` change in place (tokens already
+ * granted keep their scope; new links ask for the new one). A region change needs `change_region`.
+ */
 async function updateTenant(deps: BrokerDeps, caller: Caller, existing: TenantRecord, input: RegisterTenantInput, origins: string[] | undefined): Promise<TenantView> {
   if (input.region !== existing.region) {
-    throw new BrokerError('conflict', 409, `tenant ${existing.tenant} is registered in region "${existing.region}"; delete it to move it to "${input.region}"`);
+    // moving region is never implied: every linked account must link again afterwards
+    if (!input.change_region) {
+      throw new BrokerError(
+        'conflict',
+        409,
+        `tenant ${existing.tenant} is registered in region "${existing.region}"; send "change_region": true to move it to "${input.region}" (its linked accounts will have to link again)`,
+      );
+    }
+    return moveRegion(deps, caller, existing, input, origins);
   }
   if (input.client_id && input.client_id !== existing.clientId) {
     throw new BrokerError('conflict', 409, `tenant ${existing.tenant} already has client ${existing.clientId}; delete the tenant to import another client`);
   }
+  // a move interrupted half-way is completed by asking for it again
+  if (input.change_region) await requireReauthOffIssuer(deps, existing, caller.id, undefined);
   const next: TenantRecord = { ...existing, scope: input.scope ?? existing.scope, returnToOrigins: origins ?? existing.returnToOrigins };
   if (next.scope === existing.scope && next.returnToOrigins.join(' ') === existing.returnToOrigins.join(' ')) return tenantView(existing);
   next.updatedAt = Math.max(deps.clock(), existing.updatedAt + 1);
@@ -131,6 +153,89 @@ async function updateTenant(deps: BrokerDeps, caller: Caller, existing: TenantRe
   }
   await audit(deps, existing.tenant, 'tenant.update', { caller: caller.id, outcome: 'updated' });
   return tenantView(next);
+}
+
+/**
+ * Region change: a client in the new region (registered, or imported), then every linked account
+ * moves to `needs_reauth` — its tokens belong to the old issuer and are never sent to the new one —
+ * with its refresh token revoked at the old issuer, and the old client deleted (RFC 7592).
+ */
+async function moveRegion(deps: BrokerDeps, caller: Caller, existing: TenantRecord, input: RegisterTenantInput, origins: string[] | undefined): Promise<TenantView> {
+  const issuer = deps.config.issuers[input.region];
+  const scope = input.scope ?? existing.scope;
+  const client = input.client_id ? importedClient(input) : await registerClient(deps.http, await deps.discovery.get(issuer), clientRequest(deps, existing.tenant, scope));
+  const next = await tenantRecord(
+    deps,
+    {
+      tenant: existing.tenant,
+      region: input.region,
+      issuer,
+      scope,
+      returnToOrigins: origins ?? existing.returnToOrigins,
+      imported: Boolean(input.client_id),
+      createdAt: existing.createdAt,
+      updatedAt: Math.max(deps.clock(), existing.updatedAt + 1),
+    },
+    client,
+  );
+  if (!(await replaceTenant(deps.db, next, existing.updatedAt))) {
+    await discardClient(deps, client);
+    throw new BrokerError('conflict', 409, `tenant ${existing.tenant} was changed by another request; read it and try again`);
+  }
+  const moved = await requireReauthOffIssuer(deps, next, caller.id, existing);
+  await audit(deps, existing.tenant, 'tenant.update', { caller: caller.id, outcome: `region_changed:${existing.region}->${input.region}` });
+  await retireClient(deps, existing);
+  deps.log.info('tenant.region_changed', { tenant: existing.tenant, from: existing.region, to: input.region, accountsNeedingReauth: moved });
+  return tenantView(next);
+}
+
+/**
+ * Moves every linked account whose tokens came from another issuer than the tenant's to
+ * `needs_reauth` (audited, with a `ReauthRequired` event). With `previous` (the tenant as it was),
+ * the refresh token is also revoked at the old issuer with the old client, best effort.
+ */
+async function requireReauthOffIssuer(deps: BrokerDeps, tenant: TenantRecord, callerId: string, previous: TenantRecord | undefined): Promise<number> {
+  let moved = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await listAccounts(deps.db, tenant.tenant, { limit: 50, cursor, status: 'linked' });
+    for (const rec of page.items) {
+      if (rec.issuer === tenant.issuer) continue;
+      if (await markNeedsReauth(deps, rec, callerId)) {
+        moved += 1;
+        if (previous) await revokeAccountTokens(deps, previous, rec);
+      }
+    }
+    cursor = page.next;
+  } while (cursor);
+  return moved;
+}
+
+/** `linked` → `needs_reauth` at the generation read; a refresh committed meanwhile is read and marked too. */
+async function markNeedsReauth(deps: BrokerDeps, rec: AccountRecord, callerId: string): Promise<boolean> {
+  let current: AccountRecord | undefined = rec;
+  for (let attempt = 0; attempt < 3 && current?.status === 'linked'; attempt++) {
+    const res = await setAccountStatus(deps.db, current, current.generation, 'needs_reauth', 'region_changed');
+    if (res.ok) {
+      await audit(deps, rec.tenant, 'account.reauth', { caller: callerId, account: rec.account, outcome: 'region_changed' });
+      await deps.events.publish('ReauthRequired', { tenant: rec.tenant, account: rec.account, reason: 'region_changed' });
+      return true;
+    }
+    current = res.current;
+  }
+  if (current?.status === 'linked') throw new BrokerError('conflict', 409, `account ${rec.account} kept changing during the region change; send the request again`);
+  return false;
+}
+
+/** RFC 7592 §2.3: deletes a tenant's former client (its grants die with it), best effort. */
+async function retireClient(deps: BrokerDeps, former: TenantRecord): Promise<void> {
+  if (!former.registrationClientUri || !former.sealedRegistration) return;
+  try {
+    const { registration_access_token } = await deps.cipher.open<ClientSecrets>(former.sealedRegistration, tenantSecretsContext(former.tenant));
+    if (registration_access_token) await deleteRegisteredClient(deps.http, former.registrationClientUri, registration_access_token);
+  } catch (err) {
+    deps.log.warn('tenant.orphan_client', { tenant: former.tenant, clientId: former.clientId, err });
+  }
 }
 
 /** Best effort: delete a client through RFC 7592 when the server allows it. */
@@ -143,10 +248,47 @@ async function discardClient(deps: BrokerDeps, client: RegisteredClient): Promis
   }
 }
 
-export async function loadTenant(deps: BrokerDeps, tenant: string): Promise<TenantRecord> {
+/** The tenant as stored (404 when unknown): reads, no side effect. */
+export async function readTenant(deps: Pick<BrokerDeps, 'db'>, tenant: string): Promise<TenantRecord> {
   const record = await getTenant(deps.db, tenant);
   if (!record) throw notFound(`tenant ${tenant} is not registered`);
   return record;
+}
+
+/**
+ * The tenant, ready to talk to its provider: when the provider said the client secret expires
+ * (RFC 7591 `client_secret_expires_at`, 0 = never) and that time has passed, the client is
+ * registered again first, transparently.
+ */
+export async function loadTenant(deps: BrokerDeps, tenant: string): Promise<TenantRecord> {
+  const record = await readTenant(deps, tenant);
+  if (!secretExpired(record, deps.clock())) return record;
+  return deps.singleFlight.run(`reregister:${tenant}`, () => registerAgain(deps, record));
+}
+
+export const secretExpired = (t: Pick<TenantRecord, 'clientSecretExpiresAt' | 'sealedClient'>, now: number): boolean =>
+  Boolean(t.sealedClient && t.clientSecretExpiresAt && t.clientSecretExpiresAt * 1000 <= now);
+
+/**
+ * A new client for the same tenant, issuer and settings. Tokens granted to the expired client stay
+ * with it: a provider that binds refresh tokens to their client refuses them, and those accounts
+ * then move to `needs_reauth` on their next refresh. The expired client is left to the provider.
+ */
+async function registerAgain(deps: BrokerDeps, expired: TenantRecord): Promise<TenantRecord> {
+  if (expired.imported) {
+    throw new BrokerError('conflict', 409, `the imported client of tenant ${expired.tenant} has an expired secret; import a new client`);
+  }
+  const client = await registerClient(deps.http, await deps.discovery.get(expired.issuer), clientRequest(deps, expired.tenant, expired.scope));
+  const { sealedClient: _s, sealedRegistration: _r, registrationClientUri: _u, clientSecretExpiresAt: _e, ...settings } = expired;
+  const next = await tenantRecord(deps, { ...settings, updatedAt: Math.max(deps.clock(), expired.updatedAt + 1) }, client);
+  if (!(await replaceTenant(deps.db, next, expired.updatedAt))) {
+    // another instance registered again first: keep theirs
+    await discardClient(deps, client);
+    return readTenant(deps, expired.tenant);
+  }
+  await audit(deps, expired.tenant, 'tenant.update', { caller: 'broker', outcome: 'client_reregistered' });
+  deps.log.info('tenant.client_reregistered', { tenant: expired.tenant, previousClientId: expired.clientId, clientId: next.clientId });
+  return next;
 }
 
 /** The tenant's OAuth client, its secret opened only when it has one (confidential: one decrypt). */
@@ -159,5 +301,5 @@ export async function tenantClient(deps: BrokerDeps, tenant: TenantRecord): Prom
 
 export async function getTenantView(deps: BrokerDeps, caller: Caller, tenant: string): Promise<TenantView> {
   requireAccess(caller, tenant, 'admin');
-  return tenantView(await loadTenant(deps, tenant));
+  return tenantView(await readTenant(deps, tenant));
 }

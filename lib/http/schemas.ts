@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { ID_PATTERN, REGIONS } from '../config.js';
+import { AUDIT_CURSOR_PATTERN } from '../store/audit.js';
 
 /** Shared request and response schemas: they validate input and make the OpenAPI document. */
 
@@ -75,3 +76,58 @@ const ERROR_TEXT: Record<number, string> = {
 
 /** `/v1` routes: SigV4 (IAM) in AWS, a bearer key in local mode. */
 export const callerSecurity: Record<string, string[]>[] = [{ iam: [] }, { bearer: [] }];
+
+/** `PUT /v1/tenants/{tenant}`: registration, import, or settings of an existing tenant. */
+export const PutTenantBody = z
+  .object({
+    ...RegisterTenantBody.shape,
+    change_region: z
+      .boolean()
+      .optional()
+      .openapi({ description: 'Required to move an existing tenant to another region: a new client is registered there and every linked account becomes needs_reauth' }),
+  })
+  .strict()
+  .refine((b) => b.client_secret === undefined || b.client_id !== undefined, { message: 'client_secret needs client_id', path: ['client_secret'] })
+  .openapi('PutTenant');
+
+export const AccountStatusSchema = z.enum(['linked', 'needs_reauth', 'revoked']);
+
+const PageLimit = z.coerce.number().int().min(1).max(200).optional().openapi({ param: { name: 'limit', in: 'query' }, description: 'Page size, default 50, at most 200', example: 50 });
+
+export const AccountListQuery = z.object({
+  limit: PageLimit,
+  cursor: Identifier.optional().openapi({ param: { name: 'cursor', in: 'query' }, description: 'The `next` of the previous page' }),
+  status: AccountStatusSchema.optional().openapi({ param: { name: 'status', in: 'query' } }),
+});
+
+export const AccountBody = z
+  .object({
+    account: z.string(),
+    status: AccountStatusSchema,
+    scope: z.string(),
+    expires_at: z.string().openapi({ description: 'When the stored access token expires (ISO 8601)' }),
+    refreshed_at: z.string(),
+    linked_at: z.string(),
+  })
+  .openapi('Account');
+
+export const AccountListBody = z.object({ accounts: z.array(AccountBody), next: z.string().optional() }).openapi('AccountList');
+
+export const AuditQuery = z.object({
+  account: Identifier.optional().openapi({ param: { name: 'account', in: 'query' } }),
+  since: z.iso.datetime({ offset: true }).optional().openapi({ param: { name: 'since', in: 'query' }, example: '2026-11-25T00:00:00Z' }),
+  limit: PageLimit,
+  cursor: z.string().regex(AUDIT_CURSOR_PATTERN, 'must be the `next` of the previous page').optional().openapi({ param: { name: 'cursor', in: 'query' } }),
+});
+
+export const AuditEventBody = z
+  .object({
+    at: z.string(),
+    action: z.string().openapi({ example: 'token.read' }),
+    account: z.string().optional(),
+    caller: z.string().openapi({ description: 'IAM principal ARN, `admin`, `key:<fingerprint>`, `anonymous` or `unknown-key`; never a key' }),
+    outcome: z.string(),
+  })
+  .openapi('AuditEvent');
+
+export const AuditListBody = z.object({ events: z.array(AuditEventBody), next: z.string().optional() }).openapi('AuditList');

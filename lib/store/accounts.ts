@@ -253,3 +253,29 @@ export async function takeDueLease(
   );
   return res.ok ? stripKeys<AccountRecord>(res.value.Attributes ?? {}) : undefined;
 }
+
+/**
+ * Unlink: removes an account's item (and every token sealed in it) only if it is still at the
+ * generation whose refresh token was revoked. A re-link or a refresh committed meanwhile makes the
+ * delete fail, and the caller revokes the newer token before trying again.
+ */
+export async function deleteAccountAtGeneration(
+  db: Db,
+  r: { tenant: string; account: string },
+  generation: number,
+): Promise<{ ok: true; record: AccountRecord } | { ok: false; current: AccountRecord | undefined }> {
+  const res = await conditional(() =>
+    db.doc.send(
+      new DeleteCommand({
+        TableName: db.table,
+        Key: accountKey(r),
+        ConditionExpression: 'generation = :gen',
+        ExpressionAttributeValues: { ':gen': generation },
+        ReturnValues: 'ALL_OLD',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    ),
+  );
+  if (res.ok) return { ok: true, record: stripKeys<AccountRecord>(res.value.Attributes ?? {}) };
+  return { ok: false, current: res.old ? stripKeys<AccountRecord>(res.old) : undefined };
+}

@@ -65,3 +65,6 @@ export async function listAudit(
   } while (startKey && events.length < options.limit);
   return startKey ? { events, next: String(startKey.sk) } : { events };
 }
+
+/** An audit cursor is the sort key of the last event served: `<ISO time>#<12 hex>`. */
+export const AUDIT_CURSOR_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#[0-9a-f]{12}$/;

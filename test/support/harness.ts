@@ -24,6 +24,8 @@ export interface Harness {
   clock: ManualClock;
   logs: string[];
   events: ReturnType<typeof memoryPublisher>['events'];
+  /** The local master key (other processes of a test open the same sealed tokens with it). */
+  masterKey: Buffer;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export async function startHarness(options: { simulator?: SimulatorOptions; env?
   const sim = await startLongPortSimulator({ clock, ...options.simulator });
   const db = options.db ?? (await freshTable());
   const logs: string[] = [];
+  const masterKey = randomBytes(32);
   const publisher = memoryPublisher();
   const config = loadConfig({
     LONGPORT_ISSUER: sim.issuer,
@@ -47,14 +50,14 @@ export async function startHarness(options: { simulator?: SimulatorOptions; env?
   const deps = assembleDeps({
     config,
     db,
-    keys: localDataKeys(randomBytes(32)),
+    keys: localDataKeys(masterKey),
     events: publisher,
     log: createLogger({ sink: (line) => logs.push(line), level: 'debug' }),
     clock,
     http: { fetch: globalThis.fetch, timeoutMs: 2_000 },
   });
   const app = buildApp(() => deps, allGroups);
-  return { sim, db, deps, app, clock, logs, events: publisher.events, close: () => sim.close() };
+  return { sim, db, deps, app, clock, logs, events: publisher.events, masterKey, close: () => sim.close() };
 }
 
 export const adminHeaders = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };

@@ -1,0 +1,64 @@
+/**
+ * One broker process of a multi-process test or benchmark: it builds the broker in-process against
+ * the shared table, key and simulator named in its environment, says `ready`, waits for `go` on
+ * stdin, fires WORKER_CALLS concurrent token requests through the HTTP app and prints a JSON summary.
+ */
+import { createInterface } from 'node:readline';
+import { loadConfig } from '../../lib/config.js';
+import { localDataKeys } from '../../lib/crypto/local-keys.js';
+import { memoryPublisher } from '../../lib/events.js';
+import { buildApp } from '../../lib/http/app.js';
+import { allGroups } from '../../lib/http/routes/index.js';
+import { silentLogger } from '../../lib/log.js';
+import { assembleDeps } from '../../lib/runtime/assemble.js';
+import { createDb } from '../../lib/store/table.js';
+
+const env = process.env;
+const need = (key: string): string => {
+  const value = env[key];
+  if (!value) throw new Error(`token-worker: ${key} is not set`);
+  return value;
+};
+
+const config = loadConfig({ LONGPORT_ISSUER: need('WORKER_ISSUER'), BROKER_PUBLIC_URL: 'http://localhost:8787', BROKER_ADMIN_TOKEN: need('WORKER_ADMIN'), BROKER_TABLE_NAME: need('WORKER_TABLE') });
+const deps = assembleDeps({
+  config,
+  db: createDb({ table: config.tableName, endpoint: need('WORKER_DYNAMO') }),
+  keys: localDataKeys(Buffer.from(need('WORKER_KEY'), 'base64')),
+  events: memoryPublisher(),
+  log: silentLogger,
+});
+const app = buildApp(() => deps, allGroups);
+const calls = Number(need('WORKER_CALLS'));
+const path = `/v1/tenants/${need('WORKER_TENANT')}/accounts/${need('WORKER_ACCOUNT')}/token`;
+
+async function fire() {
+  const started = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: calls }, async () => {
+      const res = await app.request(`http://localhost:8787${path}`, { headers: { authorization: `Bearer ${config.local.adminToken}` } });
+      const body = (await res.json()) as { access_token?: string; error?: string };
+      return { status: res.status, token: body.access_token, error: body.error };
+    }),
+  );
+  const statuses: Record<string, number> = {};
+  for (const r of results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+  return { statuses, tokens: [...new Set(results.map((r) => r.token).filter(Boolean))], errors: [...new Set(results.map((r) => r.error).filter(Boolean))], ms: performance.now() - started };
+}
+
+process.stdout.write('ready\n');
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  if (line.trim() !== 'go') return;
+  lines.close();
+  fire().then(
+    (summary) => {
+      process.stdout.write(JSON.stringify(summary) + '\n');
+      process.exit(0);
+    },
+    (err) => {
+      process.stderr.write(String(err) + '\n');
+      process.exit(1);
+    },
+  );
+});
