@@ -1,5 +1,19 @@
 import { defineConfig } from 'vitest/config';
 
+// vitest 5's reporter uses Map.groupBy (Node 21+) when it prints failures; Node 20 lacks it
+const mapWithGroupBy = Map as unknown as { groupBy?: <K, V>(items: Iterable<V>, key: (v: V, i: number) => K) => Map<K, V[]> };
+mapWithGroupBy.groupBy ??= <K, V>(items: Iterable<V>, key: (v: V, i: number) => K) => {
+  const groups = new Map<K, V[]>();
+  let i = 0;
+  for (const item of items) {
+    const k = key(item, i++);
+    const list = groups.get(k);
+    if (list) list.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+};
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],

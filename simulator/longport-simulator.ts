@@ -167,6 +167,11 @@ export interface LongPortSimulator {
   }): void;
   /** Invalidate every token of every grant family (as if the user revoked access at LongPort). */
   revokeAll(): void;
+  /**
+   * Issue a grant directly, as if an end user had consented (seeding benchmarks with many linked
+   * accounts without a login each). Counts as no code grant.
+   */
+  seedGrant(clientId: string, scope?: string): { access_token: string; refresh_token: string; expires_in: number };
   /** Stop listening and drop every open connection. */
   close(): Promise<void>;
 }
@@ -494,6 +499,14 @@ class Simulator implements LongPortSimulator {
 
   revokeAll(): void {
     for (const family of this.families.values()) this.revokeFamily(family);
+  }
+
+  seedGrant(clientId: string, scope = '3'): { access_token: string; refresh_token: string; expires_in: number } {
+    if (!this.clients.has(clientId)) throw new Error(`seedGrant: unknown client ${clientId}`);
+    const family: Family = { id: random(12), clientId, scope, currentRefreshToken: '', accessTokens: new Set(), revoked: false };
+    this.families.set(family.id, family);
+    const issued = this.issueTokens(family, true);
+    return { access_token: issued.access_token as string, refresh_token: issued.refresh_token as string, expires_in: this.opts.accessTokenTtlS ?? 3600 };
   }
 
   async close(): Promise<void> {

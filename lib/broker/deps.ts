@@ -6,6 +6,7 @@ import type { DiscoveryCache } from '../oauth/discovery.js';
 import type { UpstreamHttp } from '../oauth/upstream.js';
 import type { Db } from '../store/table.js';
 import type { SingleFlight } from './single-flight.js';
+import type { TokenCache } from './token-cache.js';
 
 /** Everything a use case needs, passed in: no use case reaches for a global. */
 export interface BrokerDeps {
@@ -22,4 +23,6 @@ export interface BrokerDeps {
   instanceId: string;
   /** In-process sharing of refreshes (one per account at a time). */
   singleFlight: SingleFlight;
+  /** Access tokens of this process's recent answers (never refresh tokens). */
+  tokenCache: TokenCache;
 }

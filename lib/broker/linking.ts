@@ -12,6 +12,7 @@ import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
 import { checkReturnTo } from './return-to.js';
 import { loadTenant, redirectUriOf, tenantClient } from './tenants.js';
+import { TokenCache } from './token-cache.js';
 
 /** A link URL and a started flow both live at most this long. */
 export const LINK_TTL_MS = 10 * 60 * 1000;
@@ -140,6 +141,7 @@ export async function completeLink(
     const granted = await exchangeCode(deps.http, as, client, callbackParams, flow.redirectUri, flow.codeVerifier, deps.clock);
     if (!granted.refresh_token) throw new BrokerError('upstream_error', 502, 'The provider issued no refresh token, so the broker cannot keep this account linked.');
     const previous = await storeLinkedTokens(deps, flow, { access_token: granted.access_token, refresh_token: granted.refresh_token }, granted.expiresAt, granted.scope ?? tenant.scope);
+    deps.tokenCache.delete(TokenCache.key(flow.tenant, flow.account));
     await audit(deps, flow.tenant, 'link.complete', { caller: flow.createdBy, account: flow.account, outcome: previous ? 'relinked' : 'linked' });
     await deps.events.publish('AccountLinked', { tenant: flow.tenant, account: flow.account, relinked: Boolean(previous) });
     if (previous) await revokeReplaced(deps, previous, client, as);

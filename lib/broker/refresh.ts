@@ -7,6 +7,7 @@ import { accountTokensContext, nextDueAt } from './account-tokens.js';
 import { audit } from './audit-trail.js';
 import type { BrokerDeps } from './deps.js';
 import { loadTenant, tenantClient } from './tenants.js';
+import { TokenCache } from './token-cache.js';
 
 /**
  * The refresh engine. One refresh call to the provider per token generation, whoever asks:
@@ -161,6 +162,8 @@ export async function refreshHeld(deps: BrokerDeps, rec: AccountRecord, req: Pic
     leadS: Math.round((rec.expiresAt - started) / 1000),
     rotated: Boolean(granted.refresh_token),
   });
+  const { expiresAt, scope, generation } = committed.record;
+  deps.tokenCache.set(TokenCache.key(rec.tenant, rec.account), { accessToken: next.access_token, expiresAt, scope, generation, cachedAt: now });
   await audit(deps, rec.tenant, 'token.refresh', { caller: req.caller, account: rec.account, outcome: 'refreshed' });
   if (rec.lastError) await deps.events.publish('AccountRecovered', { tenant: rec.tenant, account: rec.account, reason: rec.lastError });
   return { record: committed.record, accessToken: next.access_token, refreshed: true, stale: false };
@@ -178,6 +181,7 @@ async function onInvalidGrant(deps: BrokerDeps, rec: AccountRecord, req: Pick<Re
 
 async function markNeedsReauth(deps: BrokerDeps, rec: AccountRecord, caller: string, reason: string): Promise<never> {
   const res = await setAccountStatus(deps.db, rec, rec.generation, 'needs_reauth', reason);
+  deps.tokenCache.delete(TokenCache.key(rec.tenant, rec.account));
   if (res.ok) {
     deps.log.warn('refresh.reauth_required', { tenant: rec.tenant, account: rec.account, reason });
     await audit(deps, rec.tenant, 'account.reauth', { caller, account: rec.account, outcome: reason });

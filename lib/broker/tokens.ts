@@ -3,6 +3,7 @@ import { tokenAnswer, type TokenAnswer } from './account-tokens.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
+import { TokenCache } from './token-cache.js';
 import { ensureFreshToken, type RefreshMode } from './refresh.js';
 
 export const DEFAULT_MIN_TTL_S = 60;
@@ -20,6 +21,14 @@ export async function getToken(
   requireAccess(caller, target.tenant, 'service');
   // the provider refresh itself is audited as `token.refresh` by the engine; this records the read
   const action = 'token.read';
+  const cacheKey = TokenCache.key(target.tenant, target.account);
+  if (options.mode === 'ensure') {
+    const hit = deps.tokenCache.get(cacheKey, deps.clock(), options.minTtlS * 1000);
+    if (hit) {
+      await audit(deps, target.tenant, action, { caller: caller.id, account: target.account, outcome: 'ok' });
+      return tokenAnswer(hit, hit.accessToken, deps.clock());
+    }
+  }
   let fresh;
   try {
     fresh = await ensureFreshToken(deps, { ...target, mode: options.mode, minTtlMs: options.minTtlS * 1000, deadline: options.deadline, caller: caller.id });
@@ -31,6 +40,10 @@ export async function getToken(
     throw err;
   }
   const outcome = fresh.stale ? 'served_stale' : fresh.refreshed ? 'refreshed' : 'ok';
+  if (!fresh.stale) {
+    const { expiresAt, scope, generation } = fresh.record;
+    deps.tokenCache.set(cacheKey, { accessToken: fresh.accessToken, expiresAt, scope, generation, cachedAt: deps.clock() });
+  }
   await audit(deps, target.tenant, action, { caller: caller.id, account: target.account, outcome });
   return tokenAnswer(fresh.record, fresh.accessToken, deps.clock());
 }

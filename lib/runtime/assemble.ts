@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BrokerDeps } from '../broker/deps.js';
 import { SingleFlight } from '../broker/single-flight.js';
+import { TokenCache } from '../broker/token-cache.js';
 import type { BrokerConfig } from '../config.js';
 import { createTokenCipher, type DataKeyProvider } from '../crypto/token-cipher.js';
 import type { EventPublisher } from '../events.js';
@@ -32,5 +33,6 @@ export function assembleDeps(parts: {
     clock,
     instanceId: `i-${randomBytes(8).toString('hex')}`,
     singleFlight: new SingleFlight(),
+    tokenCache: new TokenCache(),
   };
 }
