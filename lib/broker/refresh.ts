@@ -2,7 +2,7 @@ import { BrokerError, notFound } from '../errors.js';
 import { refreshGrant, type GrantedTokens } from '../oauth/client.js';
 import { classifyUpstreamError } from '../oauth/upstream.js';
 import { commitRefresh, getAccount, releaseRefreshLease, setAccountStatus, takeRefreshLease } from '../store/accounts.js';
-import type { AccountRecord, AccountTokens } from '../store/records.js';
+import type { AccountRecord, AccountTokens, TenantRecord } from '../store/records.js';
 import { accountTokensContext, nextDueAt } from './account-tokens.js';
 import { audit } from './audit-trail.js';
 import type { BrokerDeps } from './deps.js';
@@ -111,13 +111,17 @@ async function openAccessToken(deps: BrokerDeps, rec: AccountRecord): Promise<st
  * Refreshes an account whose lease this process holds (taken by {@link ensureFreshToken} or by the
  * scheduled refresher), and commits or classifies the outcome.
  */
-export async function refreshHeld(deps: BrokerDeps, rec: AccountRecord, req: Pick<RefreshRequest, 'mode' | 'deadline' | 'caller'>): Promise<FreshToken> {
+export async function refreshHeld(
+  deps: BrokerDeps,
+  rec: AccountRecord,
+  req: Pick<RefreshRequest, 'mode' | 'deadline' | 'caller'> & { tenantOf?: (tenant: string) => Promise<TenantRecord> },
+): Promise<FreshToken> {
   const owner = leaseOwner(deps);
   const started = deps.clock();
   let tokens: AccountTokens;
   let granted: GrantedTokens;
   try {
-    const tenant = await loadTenant(deps, rec.tenant);
+    const tenant = await (req.tenantOf ?? ((t: string) => loadTenant(deps, t)))(rec.tenant);
     const client = await tenantClient(deps, tenant);
     tokens = await openTokens(deps, rec);
     if (!tokens.refresh_token) return await markNeedsReauth(deps, rec, req.caller, 'no_refresh_token');

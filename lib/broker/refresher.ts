@@ -4,6 +4,8 @@ import { queryDueAccounts, takeDueLease } from '../store/accounts.js';
 import { allDueShards } from '../store/schema.js';
 import type { BrokerDeps } from './deps.js';
 import { LEASE_MS, leaseOwner, refreshHeld } from './refresh.js';
+import { loadTenant } from './tenants.js';
+import type { TenantRecord } from '../store/records.js';
 
 /**
  * The scheduled refresher: renews every account whose refresh is due, before anyone asks.
@@ -68,6 +70,18 @@ export async function runRefresher(deps: BrokerDeps, options: RefresherRunOption
     }
   };
 
+  // one read per tenant per run, not one per account
+  const tenants = new Map<string, Promise<TenantRecord>>();
+  const tenantOf = (tenant: string) => {
+    let record = tenants.get(tenant);
+    if (!record) {
+      record = loadTenant(deps, tenant);
+      record.catch(() => tenants.delete(tenant));
+      tenants.set(tenant, record);
+    }
+    return record;
+  };
+
   const worker = async (): Promise<void> => {
     for (;;) {
       if (queue.length === 0) {
@@ -89,7 +103,7 @@ export async function runRefresher(deps: BrokerDeps, options: RefresherRunOption
         continue;
       }
       try {
-        await refreshHeld(deps, leased, { mode: 'force', deadline: Math.min(options.deadline, now + LEASE_MS - 1000), caller: 'refresher' });
+        await refreshHeld(deps, leased, { mode: 'force', deadline: Math.min(options.deadline, now + LEASE_MS - 1000), caller: 'refresher', tenantOf });
         report.refreshed += 1;
         report.lagS.push(Math.round((leased.expiresAt - now) / 1000));
       } catch (err) {
