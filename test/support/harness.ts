@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { BrokerDeps } from '../../lib/broker/deps.js';
 import { loadConfig } from '../../lib/config.js';
 import { localDataKeys } from '../../lib/crypto/local-keys.js';
+import type { DataKeyProvider } from '../../lib/crypto/token-cipher.js';
 import { memoryPublisher } from '../../lib/events.js';
 import { buildApp } from '../../lib/http/app.js';
 import { allGroups } from '../../lib/http/routes/index.js';
@@ -33,7 +34,7 @@ export interface Harness {
  * The broker in-process (every route group, local keys) against a fresh table and a fresh LongPort
  * simulator, sharing one manual clock so tokens expire when the test says so.
  */
-export async function startHarness(options: { simulator?: SimulatorOptions; env?: Record<string, string>; db?: Db } = {}): Promise<Harness> {
+export async function startHarness(options: { simulator?: SimulatorOptions; env?: Record<string, string>; db?: Db; keys?: DataKeyProvider } = {}): Promise<Harness> {
   const clock = manualClock();
   const sim = await startLongPortSimulator({ clock, ...options.simulator });
   const db = options.db ?? (await freshTable());
@@ -50,7 +51,7 @@ export async function startHarness(options: { simulator?: SimulatorOptions; env?
   const deps = assembleDeps({
     config,
     db,
-    keys: localDataKeys(masterKey),
+    keys: options.keys ?? localDataKeys(masterKey),
     events: publisher,
     log: createLogger({ sink: (line) => logs.push(line), level: 'debug' }),
     clock,
