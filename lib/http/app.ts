@@ -47,6 +47,13 @@ export const healthRoute = createRoute({
   responses: { 200: { description: 'Alive', content: { 'application/json': { schema: z.object({ ok: z.literal(true) }) } } } },
 });
 
+export const openApiRoute = createRoute({
+  method: 'get',
+  path: '/openapi.json',
+  summary: 'This OpenAPI 3.1 document',
+  responses: { 200: { description: 'The OpenAPI 3.1 document of this API', content: { 'application/json': { schema: z.object({ openapi: z.string() }).passthrough() } } } },
+});
+
 /** `/healthz` and `/openapi.json`; the document is built from the same schemas that validate input. */
 export function metaRoutes(documented: RouteGroup[]): RouteGroup {
   return () => {
@@ -68,6 +75,7 @@ export function openApiDocument(groups: RouteGroup[]) {
   };
   for (const group of groups) app.route('/', group(noDeps));
   app.openapi(healthRoute, (c) => c.json({ ok: true as const }, 200));
+  app.openAPIRegistry.registerPath(openApiRoute);
   app.openAPIRegistry.registerComponent('securitySchemes', 'iam', { type: 'apiKey', in: 'header', name: 'Authorization', description: 'AWS: SigV4-signed request (API Gateway IAM authorization)' });
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'Local mode: BROKER_ADMIN_TOKEN or a BROKER_API_KEYS key' });
   return app.getOpenAPI31Document({

@@ -47,7 +47,13 @@ export const CreateLinkBody = z.object({ return_to: z.string().max(2048).optiona
 export const LinkBody = z.object({ link_url: z.string(), expires_at: z.string() }).openapi('Link');
 
 export const TokenQuery = z.object({
-  min_ttl: z.coerce.number().int().min(0).max(3000).optional().openapi({ param: { name: 'min_ttl', in: 'query' }, example: 60 }),
+  min_ttl: z
+    .string()
+    .regex(/^\d{1,4}$/, 'must be a whole number of seconds')
+    .transform(Number)
+    .pipe(z.number().int().min(0).max(3000))
+    .optional()
+    .openapi({ param: { name: 'min_ttl', in: 'query' }, type: 'integer', example: 60 }),
 });
 
 export const TokenBody = z
@@ -92,7 +98,13 @@ export const PutTenantBody = z
 
 export const AccountStatusSchema = z.enum(['linked', 'needs_reauth', 'revoked']);
 
-const PageLimit = z.coerce.number().int().min(1).max(200).optional().openapi({ param: { name: 'limit', in: 'query' }, description: 'Page size, default 50, at most 200', example: 50 });
+const PageLimit = z
+  .string()
+  .regex(/^\d{1,3}$/, 'must be a whole number from 1 to 200')
+  .transform(Number)
+  .pipe(z.number().int().min(1).max(200))
+  .optional()
+  .openapi({ param: { name: 'limit', in: 'query' }, type: 'integer', description: 'Page size, default 50, at most 200', example: 50 });
 
 export const AccountListQuery = z.object({
   limit: PageLimit,

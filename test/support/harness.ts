@@ -55,7 +55,7 @@ export async function startHarness(options: { simulator?: SimulatorOptions; env?
     events: publisher,
     log: createLogger({ sink: (line) => logs.push(line), level: 'debug' }),
     clock,
-    http: { fetch: globalThis.fetch, timeoutMs: 2_000 },
+    http: { fetch: globalThis.fetch, timeoutMs: 5_000 },
   });
   const app = buildApp(() => deps, allGroups);
   return { sim, db, deps, app, clock, logs, events: publisher.events, masterKey, close: () => sim.close() };

@@ -1,0 +1,497 @@
+/**
+ * Bad input on every route, in-process: each gets a clear 4xx (JSON `{error, error_description}` on
+ * /v1, an HTML page on the browser routes /oauth/*) and stores nothing. "Nothing" means no tenant,
+ * account, link or flow state; the audit trail may record the refused attempt, which is its job.
+ */
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LINK_TTL_MS } from '../lib/broker/linking.js';
+import { getAccount } from '../lib/store/accounts.js';
+import type { ScriptedBrowser } from './support/browser.js';
+import { api, inProcessBrowser } from './support/flow.js';
+import { adminHeaders, PUBLIC_URL, startHarness, type Harness } from './support/harness.js';
+
+const SERVICE_KEY = 'svc-acme-0123456789abcdef';
+const GOOD_ORIGIN = 'https://good.example';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({
+    env: { BROKER_REGIONS: 'global', BROKER_API_KEYS: JSON.stringify({ [SERVICE_KEY]: { tenants: ['acme'], role: 'service' } }) },
+  });
+  const registered = await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', return_to_origins: [GOOD_ORIGIN, 'http://127.0.0.1:3000'] });
+  expect(registered.status).toBe(201);
+});
+afterAll(async () => h?.close());
+
+// ─── helpers ─────────────────────────────────────────────────────────────────────────────────────
+
+/** Every item of the table but the audit trail, in a stable order. */
+async function stateItems(): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await h.db.doc.send(new ScanCommand({ TableName: h.db.table, ConsistentRead: true, ExclusiveStartKey: startKey }));
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items.filter((i) => !String(i.pk).startsWith('AUDIT#')).sort((a, b) => `${a.pk}|${a.sk}`.localeCompare(`${b.pk}|${b.sk}`));
+}
+
+const countOf = (items: Record<string, unknown>[], prefix: string) => items.filter((i) => String(i.pk).startsWith(prefix)).length;
+
+function expectNoInternals(text: string): void {
+  // never a stack trace, a source path or an internal error name
+  expect(text).not.toMatch(/\n\s+at |\bat .+:\d+:\d+|node_modules|\.ts\b|TypeError|ReferenceError|ZodError/);
+}
+
+async function expectJsonError(res: Response, status: number, code?: string): Promise<{ error: string; error_description: string }> {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+  const text = await res.text();
+  expectNoInternals(text);
+  const body = JSON.parse(text) as { error: string; error_description: string };
+  expect(Object.keys(body).sort()).toEqual(['error', 'error_description']);
+  expect(body.error_description.length).toBeGreaterThan(0);
+  if (code) expect(body.error).toBe(code);
+  return body;
+}
+
+async function expectErrorPage(res: Response): Promise<string> {
+  expect(res.status).toBe(400);
+  expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+  expect(res.headers.get('cache-control')).toBe('no-store');
+  const html = await res.text();
+  expect(html).toContain('Linking failed');
+  expect(html).not.toMatch(/<script/i);
+  expectNoInternals(html);
+  return html;
+}
+
+async function newLink(account: string, body: Record<string, unknown> = {}): Promise<string> {
+  const res = await api(h, 'POST', `/v1/tenants/acme/accounts/${account}/link`, body);
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { link_url: string }).link_url;
+}
+
+/**
+ * The browser opens the link and logs in at the provider, and stops where the provider sends it
+ * back: answers the callback URL without opening it.
+ */
+async function reachCallback(browser: ScriptedBrowser, linkUrl: string): Promise<string> {
+  const authorize = await browser.open(linkUrl);
+  expect(authorize.status).toBe(302);
+  const login = await browser.open(authorize.headers.get('location')!);
+  const html = await login.text();
+  const form = /<form method="POST" action="([^"]+)">/.exec(html)!;
+  const fields = [...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map(([, k, v]) => [k!, v!]);
+  const posted = await browser.open(form[1]!.replace(/&amp;/g, '&'), { method: 'POST', body: new URLSearchParams(fields).toString(), contentType: 'application/x-www-form-urlencoded' });
+  expect(posted.status).toBe(303);
+  return posted.headers.get('location')!;
+}
+
+function withQuery(url: string, edit: (q: URLSearchParams) => void): string {
+  const u = new URL(url);
+  edit(u.searchParams);
+  return u.href;
+}
+
+// ─── /v1 routes ──────────────────────────────────────────────────────────────────────────────────
+
+const BAD_IDS = ['-dash-first', '.dot-first', 'has%20space', 'semi%3Bcolon', 'x'.repeat(65), '%C3%BCml', 'a%2Fb'];
+
+const ID_ROUTES: [string, string, (id: string) => string, unknown][] = [
+  ['PUT tenant', 'PUT', (id) => `/v1/tenants/${id}`, { region: 'global' }],
+  ['POST link (tenant)', 'POST', (id) => `/v1/tenants/${id}/accounts/alice/link`, {}],
+  ['POST link (account)', 'POST', (id) => `/v1/tenants/acme/accounts/${id}/link`, {}],
+  ['GET token (account)', 'GET', (id) => `/v1/tenants/acme/accounts/${id}/token`, undefined],
+  ['POST refresh (tenant)', 'POST', (id) => `/v1/tenants/${id}/accounts/alice/refresh`, undefined],
+];
+
+describe.each(ID_ROUTES)('%s: identifiers outside ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', (_name, method, path, body) => {
+  it.each(BAD_IDS)('"%s" is refused with 4xx JSON and nothing is stored', async (id) => {
+    const before = await stateItems();
+
+    const res = await api(h, method, path(id), body);
+
+    await expectJsonError(res, 400, 'invalid_request');
+    expect(await stateItems()).toEqual(before);
+  });
+});
+
+describe('/v1 bodies', () => {
+  it.each([
+    ['PUT tenant', 'PUT', '/v1/tenants/fresh'],
+    ['POST link', 'POST', '/v1/tenants/acme/accounts/alice/link'],
+  ])('%s: malformed JSON is 400 invalid_request and stores nothing', async (_name, method, path) => {
+    const before = await stateItems();
+
+    const res = await api(h, method, path, '{"region": "global",');
+
+    await expectJsonError(res, 400, 'invalid_request');
+    expect(await stateItems()).toEqual(before);
+  });
+
+  it.each([
+    ['PUT tenant', 'PUT', '/v1/tenants/fresh', { region: 'global', scope: 'x'.repeat(17 * 1024) }],
+    ['POST link', 'POST', '/v1/tenants/acme/accounts/alice/link', { return_to: `${GOOD_ORIGIN}/${'x'.repeat(17 * 1024)}` }],
+  ])('%s: a JSON body over 16 KiB is 413 payload_too_large and stores nothing', async (_name, method, path, body) => {
+    const before = await stateItems();
+
+    const res = await api(h, method, path, body);
+
+    await expectJsonError(res, 413, 'payload_too_large');
+    expect(await stateItems()).toEqual(before);
+  });
+
+  it.each([
+    ['PUT tenant', 'PUT', '/v1/tenants/fresh', { region: 'global', is_admin: true }],
+    ['POST link', 'POST', '/v1/tenants/acme/accounts/alice/link', { return_to: `${GOOD_ORIGIN}/done`, redirect_uri: 'https://evil.example/cb' }],
+  ])('%s: an unknown body field is 400 invalid_request and stores nothing', async (_name, method, path, body) => {
+    const before = await stateItems();
+
+    const res = await api(h, method, path, body);
+
+    const { error_description } = await expectJsonError(res, 400, 'invalid_request');
+    expect(error_description).toMatch(/is_admin|redirect_uri|unrecognized|Unrecognized/);
+    expect(await stateItems()).toEqual(before);
+  });
+
+  it('a JSON body sent as text/plain is 400 and stores nothing', async () => {
+    const before = await stateItems();
+
+    const res = await api(h, 'PUT', '/v1/tenants/fresh', JSON.stringify({ region: 'global' }), { ...adminHeaders, 'content-type': 'text/plain' });
+
+    await expectJsonError(res, 400, 'invalid_request');
+    expect(await stateItems()).toEqual(before);
+  });
+
+  it('a region that is not enabled on this broker is 400, says so, and registers nothing upstream', async () => {
+    const before = await stateItems();
+    const registrations = h.sim.stats.registrations;
+
+    const res = await api(h, 'PUT', '/v1/tenants/fresh', { region: 'cn' });
+
+    const { error_description } = await expectJsonError(res, 400, 'invalid_request');
+    expect(error_description).toContain('not enabled');
+    expect(await stateItems()).toEqual(before);
+    expect(h.sim.stats.registrations).toBe(registrations);
+  });
+
+  it('an unknown region is 400 invalid_request', async () => {
+    const res = await api(h, 'PUT', '/v1/tenants/fresh', { region: 'mars' });
+
+    await expectJsonError(res, 400, 'invalid_request');
+  });
+
+  it.each([
+    ['a path', `${GOOD_ORIGIN}/path`],
+    ['plain http off loopback', 'http://good.example'],
+    ['javascript:', 'javascript:alert(1)'],
+    ['a scheme-relative URL', '//evil.example'],
+    ['user information', 'https://good.example@evil.example'],
+  ])('return_to_origins with %s is 400 and neither creates nor changes a tenant', async (_what, origin) => {
+    const before = await stateItems();
+
+    const created = await api(h, 'PUT', '/v1/tenants/fresh', { region: 'global', return_to_origins: [origin] });
+    const updated = await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', return_to_origins: [origin] });
+
+    await expectJsonError(created, 400, 'invalid_request');
+    await expectJsonError(updated, 400, 'invalid_request');
+    expect(await stateItems()).toEqual(before);
+  });
+});
+
+describe('/v1 callers', () => {
+  const routes: [string, string, unknown][] = [
+    ['PUT', '/v1/tenants/acme', { region: 'global' }],
+    ['GET', '/v1/tenants/acme', undefined],
+    ['POST', '/v1/tenants/acme/accounts/alice/link', {}],
+    ['GET', '/v1/tenants/acme/accounts/alice/token', undefined],
+    ['POST', '/v1/tenants/acme/accounts/alice/refresh', undefined],
+  ];
+
+  it.each(routes)('%s %s without a bearer token is 401 with WWW-Authenticate, and stores nothing', async (method, path, body) => {
+    const before = await stateItems();
+
+    const res = await api(h, method, path, body, { 'content-type': 'application/json' });
+
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm=/);
+    await expectJsonError(res, 401, 'unauthorized');
+    expect(await stateItems()).toEqual(before);
+  });
+
+  it.each([
+    ['a wrong token', 'Bearer not-the-admin-token-0123456789'],
+    ['a prefix of the admin token', `Bearer ${adminHeaders.authorization.slice('Bearer '.length, -1)}`],
+    ['another scheme', `Basic ${Buffer.from('admin:admin').toString('base64')}`],
+    ['an empty bearer', 'Bearer '],
+  ])('%s is 401 with WWW-Authenticate, and the answer never echoes what was sent', async (_what, authorization) => {
+    const before = await stateItems();
+
+    const res = await api(h, 'POST', '/v1/tenants/acme/accounts/alice/link', {}, { authorization, 'content-type': 'application/json' });
+
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    const body = await expectJsonError(res, 401, 'unauthorized');
+    if (authorization.length > 'Bearer '.length) expect(JSON.stringify(body)).not.toContain(authorization.slice(7));
+    expect(await stateItems()).toEqual(before);
+  });
+
+  it('a service key on an admin route is 403 forbidden and stores nothing', async () => {
+    const before = await stateItems();
+
+    const res = await api(h, 'POST', '/v1/tenants/acme/accounts/alice/link', {}, { authorization: `Bearer ${SERVICE_KEY}`, 'content-type': 'application/json' });
+
+    await expectJsonError(res, 403, 'forbidden');
+    expect(await stateItems()).toEqual(before);
+  });
+
+  it("a service key asking for another tenant's token is 403 forbidden", async () => {
+    const res = await api(h, 'GET', '/v1/tenants/other/accounts/alice/token', undefined, { authorization: `Bearer ${SERVICE_KEY}` });
+
+    await expectJsonError(res, 403, 'forbidden');
+  });
+});
+
+describe('/v1 links and tokens', () => {
+  it.each([
+    ['a scheme-relative URL', '//evil.example/done'],
+    ['user information before the host', 'https://good.example@evil.example/done'],
+    ['user information on the good host', 'https://user:pw@good.example/done'],
+    ['javascript:', 'javascript:alert(1)'],
+    ['plain http off loopback', 'http://good.example/done'],
+    ['another origin', 'https://evil.example/done'],
+    ['a look-alike host', 'https://good.example.evil.example/done'],
+    ['another port', 'https://good.example:8443/done'],
+    ['a relative path', '/done'],
+  ])('return_to with %s is 400 and no link is stored', async (_what, returnTo) => {
+    const before = await stateItems();
+
+    const res = await api(h, 'POST', '/v1/tenants/acme/accounts/alice/link', { return_to: returnTo });
+
+    await expectJsonError(res, 400, 'invalid_request');
+    expect(await stateItems()).toEqual(before);
+  });
+
+  it('a link for an unknown tenant is 404 and no link is stored', async () => {
+    const before = await stateItems();
+
+    const res = await api(h, 'POST', '/v1/tenants/nobody/accounts/alice/link', {});
+
+    await expectJsonError(res, 404, 'not_found');
+    expect(await stateItems()).toEqual(before);
+  });
+
+  it.each([
+    ['GET', '/v1/tenants/acme/accounts/ghost/token'],
+    ['POST', '/v1/tenants/acme/accounts/ghost/refresh'],
+  ])('%s %s for an account that was never linked is 404 and stores nothing', async (method, path) => {
+    const before = await stateItems();
+
+    const res = await api(h, method, path);
+
+    await expectJsonError(res, 404, 'not_found');
+    expect(await stateItems()).toEqual(before);
+  });
+
+  it.each(['-1', '3001', 'abc', '1.5', '60&min_ttl=120'])('min_ttl=%s (out of range, not an integer, or repeated) is 400 invalid_request', async (value) => {
+    const res = await api(h, 'GET', `/v1/tenants/acme/accounts/alice/token?min_ttl=${value}`);
+
+    await expectJsonError(res, 400, 'invalid_request');
+  });
+});
+
+// ─── /oauth/authorize ────────────────────────────────────────────────────────────────────────────
+
+describe('/oauth/authorize: links', () => {
+  it.each([
+    ['no link at all', '/oauth/authorize'],
+    ['a malformed link', '/oauth/authorize?link=abc'],
+    ['a link with characters outside base64url', `/oauth/authorize?link=${'!'.repeat(43)}`],
+    ['an unknown link', `/oauth/authorize?link=${'A'.repeat(43)}`],
+  ])('%s ends on a 400 page, sets no cookie and stores nothing', async (_what, path) => {
+    const before = await stateItems();
+
+    const res = await inProcessBrowser(h).open(`${PUBLIC_URL}${path}`);
+
+    await expectErrorPage(res);
+    expect(res.headers.getSetCookie()).toEqual([]);
+    expect(await stateItems()).toEqual(before);
+  });
+
+  it('a duplicated link parameter is refused with a 400 page, and does not consume the link', async () => {
+    const linkUrl = await newLink('dup-link');
+    const linkId = new URL(linkUrl).searchParams.get('link')!;
+
+    const refused = await inProcessBrowser(h).open(`${linkUrl}&link=${linkId}`);
+
+    await expectErrorPage(refused);
+    expect((await inProcessBrowser(h).open(linkUrl)).status).toBe(302);
+  });
+
+  it('a link is single-use: opening it again is a 400 page and starts no second flow', async () => {
+    const linkUrl = await newLink('reused-link');
+    expect((await inProcessBrowser(h).open(linkUrl)).status).toBe(302);
+    const before = await stateItems();
+
+    const again = await inProcessBrowser(h).open(linkUrl);
+
+    expect(await expectErrorPage(again)).toContain('already used');
+    expect(await stateItems()).toEqual(before);
+  });
+
+  it('a link expires after 10 minutes: opening it later is a 400 page and starts no flow', async () => {
+    const linkUrl = await newLink('expired-link');
+    h.clock.advance(LINK_TTL_MS + 60_000);
+    const statesBefore = countOf(await stateItems(), 'STATE#');
+
+    const res = await inProcessBrowser(h).open(linkUrl);
+
+    expect(await expectErrorPage(res)).toContain('expired');
+    expect(countOf(await stateItems(), 'STATE#')).toBe(statesBefore);
+  });
+});
+
+// ─── /oauth/callback ─────────────────────────────────────────────────────────────────────────────
+
+describe('/oauth/callback: state, browser binding, parameters, issuer, provider errors', () => {
+  it('a callback without state is a 400 page; no code is exchanged and no account stored', async () => {
+    const browser = inProcessBrowser(h);
+    const callbackUrl = await reachCallback(browser, await newLink('no-state'));
+    const tokenRequests = h.sim.stats.tokenRequests.length;
+
+    const res = await browser.open(withQuery(callbackUrl, (q) => q.delete('state')));
+
+    await expectErrorPage(res);
+    expect(h.sim.stats.tokenRequests.length).toBe(tokenRequests);
+    expect(await getAccount(h.db, 'acme', 'no-state')).toBeUndefined();
+  });
+
+  it('a forged state is a 400 page, exchanges no code, and leaves the real flow able to finish', async () => {
+    const browser = inProcessBrowser(h);
+    const callbackUrl = await reachCallback(browser, await newLink('forged-state'));
+    const tokenRequests = h.sim.stats.tokenRequests.length;
+
+    const forged = await browser.open(withQuery(callbackUrl, (q) => q.set('state', 'forged-state-value-0123456789abcdefghij')));
+
+    await expectErrorPage(forged);
+    expect(h.sim.stats.tokenRequests.length).toBe(tokenRequests);
+    expect(await getAccount(h.db, 'acme', 'forged-state')).toBeUndefined();
+    expect((await browser.open(callbackUrl)).status).toBe(200);
+  });
+
+  it('state is single-use: a replayed callback is refused and stores nothing', async () => {
+    const browser = inProcessBrowser(h);
+    const callbackUrl = await reachCallback(browser, await newLink('replayed'));
+    expect((await browser.open(callbackUrl)).status).toBe(200);
+    const linked = await getAccount(h.db, 'acme', 'replayed');
+    const tokenRequests = h.sim.stats.tokenRequests.length;
+
+    const replay = await browser.open(callbackUrl);
+
+    await expectErrorPage(replay);
+    expect(h.sim.stats.tokenRequests.length).toBe(tokenRequests);
+    expect(await getAccount(h.db, 'acme', 'replayed')).toEqual(linked);
+  });
+
+  it('state expires after 10 minutes: a late callback is a 400 page and stores nothing', async () => {
+    const browser = inProcessBrowser(h);
+    const callbackUrl = await reachCallback(browser, await newLink('late'));
+    h.clock.advance(LINK_TTL_MS + 60_000);
+    const tokenRequests = h.sim.stats.tokenRequests.length;
+
+    const res = await browser.open(callbackUrl);
+
+    expect(await expectErrorPage(res)).toContain('expired');
+    expect(h.sim.stats.tokenRequests.length).toBe(tokenRequests);
+    expect(await getAccount(h.db, 'acme', 'late')).toBeUndefined();
+  });
+
+  it('state is bound to the browser: another browser is refused, and the first browser can still complete afterwards', async () => {
+    const victim = inProcessBrowser(h);
+    const callbackUrl = await reachCallback(victim, await newLink('two-browsers'));
+    const attacker = inProcessBrowser(h);
+
+    const refused = await attacker.open(callbackUrl);
+
+    expect(await expectErrorPage(refused)).toContain('another browser');
+    expect(await getAccount(h.db, 'acme', 'two-browsers')).toBeUndefined();
+    const completed = await victim.open(callbackUrl);
+    expect(completed.status).toBe(200);
+    expect(await getAccount(h.db, 'acme', 'two-browsers')).toMatchObject({ status: 'linked' });
+  });
+
+  it.each(['state', 'code', 'iss'])('a duplicated %s parameter is a 400 page; nothing is consumed, so the flow can still complete', async (param) => {
+    const browser = inProcessBrowser(h);
+    const callbackUrl = await reachCallback(browser, await newLink(`dup-${param}`));
+    const tokenRequests = h.sim.stats.tokenRequests.length;
+
+    const refused = await browser.open(withQuery(callbackUrl, (q) => q.append(param, q.get(param)!)));
+
+    expect(await expectErrorPage(refused)).toContain('repeats');
+    expect(h.sim.stats.tokenRequests.length).toBe(tokenRequests);
+    expect(await getAccount(h.db, 'acme', `dup-${param}`)).toBeUndefined();
+    expect((await browser.open(callbackUrl)).status).toBe(200);
+  });
+
+  it('an unexpected callback parameter is a 400 page and stores nothing', async () => {
+    const browser = inProcessBrowser(h);
+    const callbackUrl = await reachCallback(browser, await newLink('extra-param'));
+
+    const res = await browser.open(withQuery(callbackUrl, (q) => q.set('redirect_uri', 'https://evil.example')));
+
+    await expectErrorPage(res);
+    expect(await getAccount(h.db, 'acme', 'extra-param')).toBeUndefined();
+  });
+
+  it.each([
+    ['another issuer', (q: URLSearchParams) => q.set('iss', 'https://evil.example')],
+    ['no iss although the provider promises it', (q: URLSearchParams) => q.delete('iss')],
+  ])('iss mismatch (RFC 9207), %s: a 400 page, the code is never exchanged, no account stored', async (_what, edit) => {
+    const browser = inProcessBrowser(h);
+    const account = `iss-${h.sim.stats.authorizations}`;
+    const callbackUrl = await reachCallback(browser, await newLink(account));
+    const tokenRequests = h.sim.stats.tokenRequests.length;
+
+    const res = await browser.open(withQuery(callbackUrl, edit));
+
+    await expectErrorPage(res);
+    expect(h.sim.stats.tokenRequests.length).toBe(tokenRequests);
+    expect(await getAccount(h.db, 'acme', account)).toBeUndefined();
+  });
+
+  it("a provider error answer ends on a 400 page that shows the provider's text escaped, and stores nothing", async () => {
+    h.sim.setFaults({ authorizeError: 'access_denied' });
+    try {
+      const browser = inProcessBrowser(h);
+      const callbackUrl = await reachCallback(browser, await newLink('denied'));
+
+      const res = await browser.open(callbackUrl);
+
+      const html = await expectErrorPage(res);
+      expect(html).toContain('access_denied');
+      expect(html).toContain('&#60;script&#62;');
+      expect(await getAccount(h.db, 'acme', 'denied')).toBeUndefined();
+    } finally {
+      h.sim.setFaults({ authorizeError: undefined });
+    }
+  });
+
+  it('a provider error answer with a return_to goes back there with status=error and the code, never the raw description', async () => {
+    h.sim.setFaults({ authorizeError: 'access_denied' });
+    try {
+      const browser = inProcessBrowser(h);
+      const callbackUrl = await reachCallback(browser, await newLink('denied-back', { return_to: `${GOOD_ORIGIN}/linked?tab=2` }));
+
+      const res = await browser.open(callbackUrl);
+
+      expect(res.status).toBe(303);
+      const location = new URL(res.headers.get('location')!);
+      expect(location.origin + location.pathname).toBe(`${GOOD_ORIGIN}/linked`);
+      expect(Object.fromEntries(location.searchParams)).toEqual({ tab: '2', status: 'error', error: 'access_denied', account: 'denied-back' });
+      expect(await getAccount(h.db, 'acme', 'denied-back')).toBeUndefined();
+    } finally {
+      h.sim.setFaults({ authorizeError: undefined });
+    }
+  });
+});
