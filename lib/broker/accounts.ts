@@ -9,6 +9,7 @@ import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
 import { readTenant, tenantClient } from './tenants.js';
+import { TokenCache } from './token-cache.js';
 
 /** Pages of accounts and audit events: 50 by default, at most 200. */
 export const DEFAULT_PAGE_SIZE = 50;
@@ -88,6 +89,7 @@ export async function unlinkRecord(deps: BrokerDeps, tenant: TenantRecord, recor
     const res = await deleteAccountAtGeneration(deps.db, current, current.generation);
     if (res.ok || !res.current) {
       // !res.current: a concurrent unlink deleted it first; the account is gone either way
+      deps.tokenCache.delete(TokenCache.key(tenant.tenant, record.account));
       const outcome = revocation.revoked ? 'revoked' : `not_revoked:${revocation.reason}`;
       await audit(deps, tenant.tenant, 'account.unlink', { caller: callerId, account: record.account, outcome });
       deps.log.info('account.unlinked', { tenant: tenant.tenant, account: record.account, revoked: revocation.revoked, reason: revocation.reason });

@@ -186,6 +186,8 @@ async function storeLinkedTokens(
 
 /** Re-linking: the replaced refresh token is revoked upstream (RFC 7009), best effort. */
 async function revokeReplaced(deps: BrokerDeps, previous: AccountRecord, client: Parameters<typeof revokeToken>[2], as: Parameters<typeof revokeToken>[1]): Promise<void> {
+  // a token is only ever sent back to the issuer that granted it (the tenant may have moved region)
+  if (previous.issuer !== as.issuer) return;
   try {
     const old = await deps.cipher.open<AccountTokens>(previous.sealedTokens, accountTokensContext(previous.tenant, previous.account));
     if (old.refresh_token) await revokeToken(deps.http, as, client, old.refresh_token, 'refresh_token');

@@ -36,6 +36,7 @@ export async function removeTenant(deps: BrokerDeps, caller: Caller, tenant: str
   // a link completed while the first sweep ran; once the client is gone no code exchange can succeed
   const late = await unlinkAll(deps, t, caller.id);
   await deleteTenant(deps.db, tenant);
+  deps.tokenCache.deleteTenant(tenant);
   const accounts = first.accounts + late.accounts;
   await audit(deps, tenant, 'tenant.delete', { caller: caller.id, outcome: client.deleted ? 'deleted' : `deleted:client_kept:${client.reason}` });
   deps.log.info('tenant.deleted', { tenant, accounts, clientDeleted: client.deleted });

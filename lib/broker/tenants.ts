@@ -2,15 +2,15 @@ import type { Region } from '../config.js';
 import { TENANT_SCOPE } from '../crypto/token-cipher.js';
 import { BrokerError, notFound } from '../errors.js';
 import { deleteRegisteredClient, registerClient, type OAuthClient, type RegisteredClient } from '../oauth/client.js';
-import type { ClientSecrets, TenantRecord, TokenEndpointAuthMethod } from '../store/records.js';
+import type { AccountRecord, ClientSecrets, TenantRecord, TokenEndpointAuthMethod } from '../store/records.js';
 import { listAccounts, setAccountStatus } from '../store/accounts.js';
 import { createTenant, getTenant, replaceTenant } from '../store/tenants.js';
-import type { AccountRecord } from '../store/records.js';
 import { revokeAccountTokens } from './accounts.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
 import { checkOrigins } from './return-to.js';
+import { TokenCache } from './token-cache.js';
 
 export const DEFAULT_SCOPE = '3';
 
@@ -217,6 +217,7 @@ async function markNeedsReauth(deps: BrokerDeps, rec: AccountRecord, callerId: s
   for (let attempt = 0; attempt < 3 && current?.status === 'linked'; attempt++) {
     const res = await setAccountStatus(deps.db, current, current.generation, 'needs_reauth', 'region_changed');
     if (res.ok) {
+      deps.tokenCache.delete(TokenCache.key(rec.tenant, rec.account));
       await audit(deps, rec.tenant, 'account.reauth', { caller: callerId, account: rec.account, outcome: 'region_changed' });
       await deps.events.publish('ReauthRequired', { tenant: rec.tenant, account: rec.account, reason: 'region_changed' });
       return true;

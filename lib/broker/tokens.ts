@@ -34,6 +34,8 @@ export async function getToken(
     fresh = await ensureFreshToken(deps, { ...target, mode: options.mode, minTtlMs: options.minTtlS * 1000, deadline: options.deadline, caller: caller.id });
   } catch (err) {
     const code = err instanceof BrokerError ? err.code : 'server_error';
+    // e.g. a ciphertext that does not open under this account's context: served nothing, said loudly
+    if (!(err instanceof BrokerError) || err.status >= 500) deps.log.error('token.read_failed', { tenant: target.tenant, account: target.account, error: code, err });
     await audit(deps, target.tenant, action, { caller: caller.id, account: target.account, outcome: `failed:${code}` }).catch((auditErr) =>
       deps.log.error('audit.write_failed', { tenant: target.tenant, account: target.account, err: auditErr }),
     );

@@ -1,5 +1,8 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import { audit } from '../broker/audit-trail.js';
 import { callerFromBearer, type Caller } from '../broker/callers.js';
+import type { BrokerDeps } from '../broker/deps.js';
+import { ID_PATTERN } from '../config.js';
 import { BrokerError } from '../errors.js';
 import type { AppEnv, DepsProvider } from './router.js';
 
@@ -8,26 +11,57 @@ import type { AppEnv, DepsProvider } from './router.js';
  * - AWS: API Gateway has already verified the SigV4 signature and the IAM policy on this exact
  *   path (per-tenant access is IAM's job); the principal comes from the request context.
  * - Local: `Authorization: Bearer` with the admin token or a `BROKER_API_KEYS` key.
+ *
+ * A denied request (401 here, 403 from the use case's `requireAccess`) is audited as
+ * `access.denied` in the trail of the tenant it aimed at, before the answer goes out. The caller is
+ * named by a label (`key:<fingerprint>`, `anonymous`, `unknown-key`), never by the key.
  */
 export function identifyCaller(getDeps: DepsProvider): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const { config } = getDeps();
-    let caller: Caller | undefined;
-    if (config.mode === 'aws') {
-      const iam = c.env?.event?.requestContext?.authorizer?.iam;
-      // defence in depth: a /v1 route reached without IAM authorization is refused
-      if (!iam?.userArn) throw new BrokerError('unauthorized', 401, 'this route needs a SigV4-signed request (IAM authorization)');
-      caller = { id: iam.userArn, role: 'admin', tenants: '*' };
-    } else {
-      const header = c.req.header('authorization') ?? '';
-      const match = /^Bearer ([\x21-\x7E]{1,512})$/.exec(header);
-      if (!match) throw new BrokerError('unauthorized', 401, 'send Authorization: Bearer <admin token or API key>');
-      caller = callerFromBearer(match[1]!, config.local.adminToken, config.local.apiKeys);
-      if (!caller) throw new BrokerError('unauthorized', 401, 'the bearer token is not a known admin token or API key');
+    const deps = getDeps();
+    let caller: Caller;
+    try {
+      caller = identify(c, deps.config);
+    } catch (err) {
+      if (err instanceof BrokerError) await recordDenied(deps, c, c.req.header('authorization') ? 'unknown-key' : 'anonymous', err);
+      throw err;
     }
     c.set('caller', caller);
     await next();
+    // a use case refused this caller the tenant: nothing was changed, and the attempt is recorded
+    if (c.error instanceof BrokerError && c.error.code === 'forbidden') await recordDenied(deps, c, caller.id, c.error);
   };
+}
+
+function identify(c: Context<AppEnv>, config: BrokerDeps['config']): Caller {
+  if (config.mode === 'aws') {
+    const iam = c.env?.event?.requestContext?.authorizer?.iam;
+    // defence in depth: a /v1 route reached without IAM authorization is refused
+    if (!iam?.userArn) throw new BrokerError('unauthorized', 401, 'this route needs a SigV4-signed request (IAM authorization)');
+    return { id: iam.userArn, role: 'admin', tenants: '*' };
+  }
+  const header = c.req.header('authorization') ?? '';
+  const match = /^Bearer ([\x21-\x7E]{1,512})$/.exec(header);
+  if (!match) throw new BrokerError('unauthorized', 401, 'send Authorization: Bearer <admin token or API key>');
+  const caller = callerFromBearer(match[1]!, config.local.adminToken, config.local.apiKeys);
+  if (!caller) throw new BrokerError('unauthorized', 401, 'the bearer token is not a known admin token or API key');
+  return caller;
+}
+
+/**
+ * Writes `access.denied` for a request aimed at a well-formed tenant id. The denial stands even
+ * when the record cannot be written (refusing is always safe); the failure is logged.
+ */
+async function recordDenied(deps: BrokerDeps, c: Context<AppEnv>, callerId: string, err: BrokerError): Promise<void> {
+  const tenant = c.req.param('tenant');
+  if (!tenant || !ID_PATTERN.test(tenant)) return;
+  const account = c.req.param('account');
+  const entry = { caller: callerId, outcome: `${err.code}:${c.req.method} ${c.req.routePath}`, ...(account && ID_PATTERN.test(account) ? { account } : {}) };
+  try {
+    await audit(deps, tenant, 'access.denied', entry);
+  } catch (auditErr) {
+    deps.log.error('audit.write_failed', { tenant, action: 'access.denied', err: auditErr });
+  }
 }
 
 /** ms epoch by which a handler must answer: the Lambda's remaining time less a margin, else 10 s. */

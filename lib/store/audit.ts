@@ -23,9 +23,13 @@ export interface AuditEvent {
   outcome: string;
 }
 
+let sequence = 0;
+
 /** Appends one audit event. Throws when it cannot be written: callers answer only after it lands. */
 export async function appendAudit(db: Db, tenant: string, event: AuditEvent, retentionDays: number): Promise<void> {
-  const sk = `${event.at}#${randomBytes(6).toString('hex')}`;
+  // time, then a per-process sequence (order within one millisecond), then randomness (across processes)
+  sequence = (sequence + 1) % 0x1_0000_0000;
+  const sk = `${event.at}#${sequence.toString(16).padStart(8, '0')}${randomBytes(4).toString('hex')}`;
   await db.doc.send(
     new PutCommand({
       TableName: db.table,
@@ -67,4 +71,4 @@ export async function listAudit(
 }
 
 /** An audit cursor is the sort key of the last event served: `<ISO time>#<12 hex>`. */
-export const AUDIT_CURSOR_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#[0-9a-f]{12}$/;
+export const AUDIT_CURSOR_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#[0-9a-f]{16}$/;

@@ -1,0 +1,223 @@
+import { ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { accountTokensContext } from '../lib/broker/account-tokens.js';
+import { getAccount } from '../lib/store/accounts.js';
+import { listAudit } from '../lib/store/audit.js';
+import type { AccountTokens } from '../lib/store/records.js';
+import { keys } from '../lib/store/schema.js';
+import { getTenant } from '../lib/store/tenants.js';
+import type { Db } from '../lib/store/table.js';
+import { startLongPortSimulator, type LongPortSimulator } from '../simulator/longport-simulator.js';
+import { api, linkAccount } from './support/flow.js';
+import { startHarness, type Harness } from './support/harness.js';
+
+let h: Harness;
+let cnSim: LongPortSimulator | undefined;
+afterEach(async () => {
+  await h?.close();
+  await cnSim?.close();
+  cnSim = undefined;
+});
+
+/** Every item of the table, keys only: `pk sk`. */
+async function tableKeys(db: Db): Promise<string[]> {
+  const out: string[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await db.doc.send(new ScanCommand({ TableName: db.table, ExclusiveStartKey: start, ConsistentRead: true }));
+    for (const item of page.Items ?? []) out.push(`${item.pk} ${item.sk}`);
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return out.sort();
+}
+
+async function storedRefreshToken(h: Harness, tenant: string, account: string): Promise<string> {
+  const rec = (await getAccount(h.db, tenant, account))!;
+  return (await h.deps.cipher.open<AccountTokens>(rec.sealedTokens, accountTokensContext(tenant, account))).refresh_token!;
+}
+
+describe('deleting a tenant', () => {
+  it('tenant delete unlinks every account (revoking upstream), deletes the client (RFC 7592), and leaves no item of the tenant', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    await linkAccount(h, 'acme', 'bob');
+    await linkAccount(h, 'beta', 'alice');
+    const acmeClient = (await getTenant(h.db, 'acme'))!.clientId;
+    const refreshTokens = [await storedRefreshToken(h, 'acme', 'alice'), await storedRefreshToken(h, 'acme', 'bob')];
+    const betaBefore = (await tableKeys(h.db)).filter((k) => k.startsWith('TENANT#beta '));
+
+    const res = await api(h, 'DELETE', '/v1/tenants/acme');
+
+    expect(res.status).toBe(204);
+    const after = await tableKeys(h.db);
+    expect(after.filter((k) => k.startsWith('TENANT#acme '))).toEqual([]);
+    expect(after.filter((k) => k.startsWith('TENANT#beta '))).toEqual(betaBefore);
+    expect(h.sim.stats.clientsDeleted).toEqual([acmeClient]);
+    expect(h.sim.stats.revocations.sort()).toEqual(refreshTokens.sort());
+    expect(h.events.filter((e) => e.type === 'AccountUnlinked').map((e) => e.detail.account).sort()).toEqual(['alice', 'bob']);
+    expect((await api(h, 'GET', '/v1/tenants/acme')).status).toBe(404);
+    expect((await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token')).status).toBe(404);
+    expect((await api(h, 'GET', '/v1/tenants/beta/accounts/alice/token')).status).toBe(200);
+  });
+
+  it('the audit trail outlives the deleted tenant (until its TTL) and records the deletion', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+
+    await api(h, 'DELETE', '/v1/tenants/acme');
+    const res = await api(h, 'GET', '/v1/tenants/acme/audit');
+
+    expect(res.status).toBe(200);
+    const { events } = (await res.json()) as { events: { action: string; outcome: string; account?: string }[] };
+    expect(events).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ action: 'account.unlink', account: 'alice', outcome: 'revoked' }),
+        expect.objectContaining({ action: 'tenant.delete', outcome: 'deleted' }),
+      ]),
+    );
+  });
+
+  it('a tenant with an imported client (no registration_client_uri) is deleted without touching the client', async () => {
+    h = await startHarness();
+    const put = await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', client_id: 'lp_imported_client' });
+    expect(put.status).toBe(201);
+
+    const res = await api(h, 'DELETE', '/v1/tenants/acme');
+
+    expect(res.status).toBe(204);
+    expect(h.sim.stats.clientsDeleted).toEqual([]);
+    expect((await tableKeys(h.db)).filter((k) => k.startsWith('TENANT#acme '))).toEqual([]);
+    const trail = await listAudit(h.db, 'acme', { limit: 50 });
+    expect(trail.events.find((e) => e.action === 'tenant.delete')).toMatchObject({ outcome: 'deleted:client_kept:no_registration_client_uri' });
+  });
+
+  it('a tenant can be registered again after deletion, with a new client', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    const oldClient = (await getTenant(h.db, 'acme'))!.clientId;
+    await api(h, 'DELETE', '/v1/tenants/acme');
+
+    const again = await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' });
+
+    expect(again.status).toBe(201);
+    expect(((await again.json()) as { client_id: string }).client_id).not.toBe(oldClient);
+  });
+
+  it('deleting a tenant that is not registered answers 404', async () => {
+    h = await startHarness();
+
+    const res = await api(h, 'DELETE', '/v1/tenants/nowhere');
+
+    expect(res.status).toBe(404);
+  });
+});
+
+describe('updating a tenant', () => {
+  it('PUT on an existing tenant updates scope and return_to_origins in place, keeping its client, and is audited', async () => {
+    h = await startHarness();
+    const created = (await (await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' })).json()) as { client_id: string };
+
+    const res = await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', scope: '3 4', return_to_origins: ['https://app.example.com'] });
+
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ client_id: created.client_id, scope: '3 4', return_to_origins: ['https://app.example.com'] });
+    expect(h.sim.stats.registrations).toBe(1);
+    const trail = await listAudit(h.db, 'acme', { limit: 50 });
+    expect(trail.events.filter((e) => e.action === 'tenant.update')).toEqual([expect.objectContaining({ outcome: 'updated', caller: 'admin' })]);
+  });
+
+  it('the tenant view never shows a secret', async () => {
+    h = await startHarness({ simulator: { clientType: 'confidential' } });
+    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' });
+    const client = [...h.sim.clients.values()][0]!;
+
+    const res = await api(h, 'GET', '/v1/tenants/acme');
+
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(JSON.parse(text)).toMatchObject({ client_id: client.client_id, client_type: 'confidential' });
+    expect(text).not.toContain(client.client_secret!);
+    expect(text).not.toContain(client.registration_access_token!);
+  });
+
+  it('a region change without "change_region": true is refused with 409 and changes nothing', async () => {
+    cnSim = await startLongPortSimulator();
+    h = await startHarness({ env: { LONGPORT_ISSUER_CN: cnSim.issuer } });
+    await linkAccount(h, 'acme', 'alice');
+    const before = await getTenant(h.db, 'acme');
+
+    const res = await api(h, 'PUT', '/v1/tenants/acme', { region: 'cn' });
+
+    expect(res.status).toBe(409);
+    expect(await res.json()).toMatchObject({ error: 'conflict', error_description: expect.stringContaining('change_region') });
+    expect(await getTenant(h.db, 'acme')).toEqual(before);
+    expect((await getAccount(h.db, 'acme', 'alice'))?.status).toBe('linked');
+    expect(cnSim.stats.registrations).toBe(0);
+  });
+
+  it('a region change with "change_region": true registers a client in the new region and marks linked accounts needs_reauth', async () => {
+    cnSim = await startLongPortSimulator({ clock: () => h.clock() });
+    h = await startHarness({ env: { LONGPORT_ISSUER_CN: cnSim.issuer } });
+    await linkAccount(h, 'acme', 'alice');
+    const oldClient = (await getTenant(h.db, 'acme'))!.clientId;
+    const oldRefreshToken = await storedRefreshToken(h, 'acme', 'alice');
+    expect((await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token')).status).toBe(200);
+
+    const res = await api(h, 'PUT', '/v1/tenants/acme', { region: 'cn', change_region: true });
+
+    expect(res.status).toBe(200);
+    const view = (await res.json()) as { region: string; issuer: string; client_id: string };
+    expect(view).toMatchObject({ region: 'cn', issuer: cnSim.issuer });
+    expect(cnSim.clients.has(view.client_id)).toBe(true);
+    expect((await getAccount(h.db, 'acme', 'alice'))?.status).toBe('needs_reauth');
+    const token = await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token');
+    expect(token.status).toBe(409);
+    expect(await token.json()).toMatchObject({ error: 'reauth_required' });
+    // the old grant ends at the old issuer: its refresh token revoked, its client deleted
+    expect(h.sim.stats.revocations).toEqual([oldRefreshToken]);
+    expect(h.sim.stats.clientsDeleted).toEqual([oldClient]);
+    expect(h.events.filter((e) => e.type === 'ReauthRequired')).toEqual([{ type: 'ReauthRequired', detail: { tenant: 'acme', account: 'alice', reason: 'region_changed' } }]);
+  });
+
+  it('after a region change the account links again with the new issuer and its tokens work', async () => {
+    cnSim = await startLongPortSimulator({ clock: () => h.clock() });
+    h = await startHarness({ env: { LONGPORT_ISSUER_CN: cnSim.issuer } });
+    await linkAccount(h, 'acme', 'alice');
+    await api(h, 'PUT', '/v1/tenants/acme', { region: 'cn', change_region: true });
+
+    const { callback } = await linkAccount(h, 'acme', 'alice', { register: { region: 'cn' } });
+
+    expect(callback.status).toBe(200);
+    expect(cnSim.stats.codeGrants).toBe(1);
+    expect((await getAccount(h.db, 'acme', 'alice'))).toMatchObject({ status: 'linked', issuer: cnSim.issuer });
+    const token = (await (await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token')).json()) as { access_token: string };
+    const call = await fetch(`${cnSim.url}/v1/quote/get_security_list`, { headers: { authorization: `Bearer ${token.access_token}` } });
+    expect(call.status).toBe(200);
+  });
+
+  it('an expired client secret (client_secret_expires_at passed) is replaced by registering again, transparently', async () => {
+    h = await startHarness({ simulator: { clientType: 'confidential' } });
+    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' });
+    const expired = (await getTenant(h.db, 'acme'))!;
+    await h.db.doc.send(
+      new UpdateCommand({
+        TableName: h.db.table,
+        Key: keys.tenant('acme'),
+        UpdateExpression: 'SET clientSecretExpiresAt = :past',
+        ExpressionAttributeValues: { ':past': Math.floor(h.clock() / 1000) - 1 },
+      }),
+    );
+
+    const { callback } = await linkAccount(h, 'acme', 'alice');
+
+    expect(callback.status).toBe(200);
+    expect(h.sim.stats.registrations).toBe(2);
+    const renewed = (await getTenant(h.db, 'acme'))!;
+    expect(renewed.clientId).not.toBe(expired.clientId);
+    expect(renewed.clientSecretExpiresAt).toBe(0);
+    expect(h.sim.stats.tokenRequests.at(-1)).toMatchObject({ clientId: renewed.clientId, status: 200 });
+    expect((await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token')).status).toBe(200);
+    const trail = await listAudit(h.db, 'acme', { limit: 50 });
+    expect(trail.events.find((e) => e.action === 'tenant.update')).toMatchObject({ caller: 'broker', outcome: 'client_reregistered' });
+  });
+});
