@@ -24,6 +24,8 @@ import { tokenCallsFromProcesses } from '../test/support/workers.js';
 import { ADMIN_TOKEN } from '../test/support/harness.js';
 import { countReads } from './reads.js';
 import { seedAccounts } from './seed.js';
+import { benchTokenRoute } from './token-route.js';
+import { measureBundles } from './bundles.js';
 
 const TOTAL_ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
 const DUE_SHARE = 0.01;
@@ -120,8 +122,12 @@ async function main(): Promise<void> {
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version, date: new Date().toISOString() },
   };
   try {
+    log('token route: cached fetches vs /healthz, cache misses vs the raw store read …');
+    Object.assign(results, await benchTokenRoute(ddb.endpoint, sim, { durationS: 5, connections: 32, samples: 200 }));
     Object.assign(results, await benchRefresher(ddb.endpoint, sim));
     Object.assign(results, await benchSingleFlight(ddb.endpoint, sim));
+    log('bundling every function and timing its module init …');
+    Object.assign(results, await measureBundles());
   } finally {
     await sim.close();
     await ddb.stop();

@@ -7,6 +7,7 @@ import type { BrokerDeps } from '../broker/deps.js';
 import { runRefresher } from '../broker/refresher.js';
 import { loadConfig } from '../config.js';
 import { loadOrCreateLocalKey, localDataKeys } from '../crypto/local-keys.js';
+import type { DataKeyProvider } from '../crypto/token-cipher.js';
 import { localPublisher } from '../events.js';
 import { buildApp } from '../http/app.js';
 import { allGroups } from '../http/routes/index.js';
@@ -34,6 +35,8 @@ export interface LocalBrokerOptions {
   progress?: (line: string) => void;
   /** Run the scheduled refresher on its timer (default true). */
   refresher?: boolean;
+  /** Data keys to use instead of the local key file (benchmarks count calls through this). */
+  keys?: DataKeyProvider;
 }
 
 export async function startLocalBroker(options: LocalBrokerOptions = {}): Promise<LocalBroker> {
@@ -62,13 +65,16 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     const table = await ensureTable(db);
     say(`table ${config.tableName} ${table === 'created' ? 'created' : 'ready'}`);
 
-    const keyPath = join(dataDir, 'local.key');
-    const { key, created } = await loadOrCreateLocalKey(keyPath);
-    say(`token key ${join(config.local.dataDir, 'local.key')} (${created ? 'created, mode 0600' : 'existing'}): AES-256-GCM, bound to {tenant, account, purpose}`);
+    let keys = options.keys;
+    if (!keys) {
+      const { key, created } = await loadOrCreateLocalKey(join(dataDir, 'local.key'));
+      say(`token key ${join(config.local.dataDir, 'local.key')} (${created ? 'created, mode 0600' : 'existing'}): AES-256-GCM, bound to {tenant, account, purpose}`);
+      keys = localDataKeys(key);
+    }
 
     const adminToken = config.local.adminToken ?? (await loadOrCreateAdminToken(join(dataDir, 'admin.token')));
     const fullConfig = { ...config, local: { ...config.local, adminToken } };
-    const deps = assembleDeps({ config: fullConfig, db, keys: localDataKeys(key), events: localPublisher(log, config.local.webhookUrl), log });
+    const deps = assembleDeps({ config: fullConfig, db, keys, events: localPublisher(log, config.local.webhookUrl), log });
 
     const app = buildApp(() => deps, allGroups);
     const server = await listen(app.fetch, config.local.port);

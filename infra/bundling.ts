@@ -1,0 +1,74 @@
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { LogLevel, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { BuildOptions } from 'esbuild';
+
+/**
+ * How every handler is built and run. The stack and the bundling test read these same constants,
+ * so the size budget is measured on exactly what would be deployed.
+ */
+
+/** Project root: `functions/`, `package-lock.json` and `tsconfig.json` live here. */
+export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * The newest Node.js runtime this aws-cdk-lib knows. cdk-nag (AwsSolutions-L1) requires the latest
+ * runtime of the family, so bumping aws-cdk-lib may ask for a bump here (and of ESBUILD_TARGET).
+ */
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+export const LAMBDA_ARCHITECTURE = lambda.Architecture.ARM_64;
+export const ESBUILD_TARGET = 'node24';
+
+/** ESM bundles still meet CommonJS dependencies that call `require`: give them one. */
+export const ESM_REQUIRE_SHIM = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+/** The AWS SDK for JavaScript v3 ships in the Lambda Node.js runtime. */
+export const EXTERNAL_MODULES = ['@aws-sdk/*'];
+
+/** Options for NodejsFunction. Local esbuild only: Docker is never used (see assertLocalEsbuild). */
+export const BUNDLING: BundlingOptions = {
+  externalModules: EXTERNAL_MODULES,
+  format: OutputFormat.ESM,
+  target: ESBUILD_TARGET,
+  minify: true,
+  sourceMap: true,
+  // stack traces need the mappings, not a second copy of the sources in every zip
+  sourcesContent: false,
+  mainFields: ['module', 'main'],
+  banner: ESM_REQUIRE_SHIM,
+  forceDockerBundling: false,
+  logLevel: LogLevel.WARNING,
+};
+
+/** The same build through esbuild's JS API (used by the bundling test). */
+export function esbuildOptionsFor(entry: string): BuildOptions {
+  return {
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: ESBUILD_TARGET,
+    minify: true,
+    sourcemap: true,
+    sourcesContent: false,
+    mainFields: ['module', 'main'],
+    banner: { js: ESM_REQUIRE_SHIM },
+    external: EXTERNAL_MODULES,
+    outExtension: { '.js': '.mjs' },
+    absWorkingDir: PROJECT_ROOT,
+    logLevel: 'silent',
+  };
+}
+
+/**
+ * NodejsFunction silently falls back to a Docker build when it cannot find esbuild. No Docker
+ * exists where this is synthesized, so a missing esbuild must fail here, naming the fix.
+ */
+export function assertLocalEsbuild(): void {
+  try {
+    createRequire(import.meta.url).resolve('esbuild');
+  } catch {
+    throw new Error('esbuild is not installed: run `npm ci` (it is a devDependency; Docker bundling is never used)');
+  }
+}

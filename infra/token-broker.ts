@@ -1,0 +1,262 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { REGIONS, type Region } from '../lib/config.js';
+import { BrokerAlarms, METRICS_NAMESPACE } from './broker-alarms.js';
+import { BrokerApi, type CustomDomain, type ThrottleLimits } from './broker-api.js';
+import { BrokerEvents, EVENT_SOURCE } from './broker-events.js';
+import { BrokerFunction, type CodeOverride } from './broker-function.js';
+import { DeadLetterQueue } from './dead-letter-queue.js';
+import { RefreshSchedule } from './refresh-schedule.js';
+import type { FunctionName, HttpFunctionName } from './routes.js';
+import { TokenKey, type KeyAction } from './token-key.js';
+import { TokenTable, type TableAction } from './token-table.js';
+
+/**
+ * What each function may do, and nothing more. Every `/v1` function writes audit events (PutItem).
+ * `dueIndexQuery` is `Query` on the index `by-refresh-due` only; `events` is PutEvents on the
+ * broker's bus with the broker's source.
+ */
+export interface FunctionSpec {
+  description: string;
+  timeout: Duration;
+  memorySize: number;
+  table: readonly TableAction[];
+  dueIndexQuery?: boolean;
+  key: readonly KeyAction[];
+  events: boolean;
+}
+
+export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
+  register: {
+    description: 'PUT|GET|DELETE /v1/tenants/{tenant}: OAuth client registration (discovery, RFC 7591/7592)',
+    timeout: Duration.seconds(28), // DELETE unlinks every account; the HTTP API gives up at 30 s
+    memorySize: 256,
+    table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'],
+    key: ['GenerateDataKey', 'Decrypt'],
+    events: true,
+  },
+  authorize: {
+    description: 'POST …/link and GET /oauth/authorize: single-use link, redirect to LongPort with PKCE',
+    timeout: Duration.seconds(10),
+    memorySize: 256,
+    table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'],
+    key: [],
+    events: false,
+  },
+  callback: {
+    description: 'GET /oauth/callback: checks state, exchanges the code, stores the tokens sealed',
+    timeout: Duration.seconds(15),
+    memorySize: 256,
+    table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'],
+    key: ['GenerateDataKey', 'Decrypt'],
+    events: true,
+  },
+  token: {
+    description: 'GET …/token: a valid access token, refreshed first when needed',
+    timeout: Duration.seconds(10),
+    memorySize: 512,
+    table: ['GetItem', 'PutItem', 'UpdateItem', 'Query'],
+    key: ['GenerateDataKey', 'Decrypt'],
+    events: true,
+  },
+  refresh: {
+    description: 'POST …/refresh: forces a refresh now',
+    timeout: Duration.seconds(10),
+    memorySize: 256,
+    table: ['GetItem', 'PutItem', 'UpdateItem', 'Query'],
+    key: ['GenerateDataKey', 'Decrypt'],
+    events: true,
+  },
+  accounts: {
+    description: 'GET …/accounts[/{account}], DELETE …/accounts/{account} (revokes upstream), GET …/audit',
+    timeout: Duration.seconds(15),
+    memorySize: 256,
+    table: ['GetItem', 'Query', 'UpdateItem', 'DeleteItem', 'PutItem'],
+    key: ['Decrypt'],
+    events: true,
+  },
+  meta: {
+    description: 'GET /healthz and GET /openapi.json',
+    timeout: Duration.seconds(5),
+    memorySize: 256,
+    table: [],
+    key: [],
+    events: false,
+  },
+  refresher: {
+    description: 'Scheduled: refreshes every token that expires within the horizon',
+    timeout: Duration.minutes(5),
+    memorySize: 512,
+    table: ['GetItem', 'UpdateItem', 'PutItem'],
+    dueIndexQuery: true,
+    key: ['GenerateDataKey', 'Decrypt'],
+    events: true,
+  },
+};
+
+export interface TokenBrokerProps {
+  /** LongPort regions tenants may register in. @default ['global', 'cn'] */
+  regions?: Region[];
+  /** Issuer of region `global`. @default 'https://openapi.longportapp.com' */
+  issuer?: string;
+  /** Issuer of region `cn`. @default 'https://openapi.longportapp.cn' */
+  issuerCn?: string;
+  /** Minutes between refresher runs. @default 5 */
+  refreshIntervalMinutes?: number;
+  /** The refresher renews tokens that expire within this many seconds. @default 900 */
+  refreshHorizonSeconds?: number;
+  /** Days an audit event is kept. @default 90 */
+  auditDays?: number;
+  /** Serve the API (and the OAuth redirect URI) under this domain. @default the execute-api URL */
+  customDomain?: CustomDomain;
+  /** Alarms notify this topic when they fire and clear. @default no notification */
+  alarmTopic?: sns.ITopic;
+  /** @default 'longport-token-broker' */
+  eventBusName?: string;
+  /** All routes together. @default 50 requests/s, burst 100 */
+  throttle?: ThrottleLimits;
+  /** Each public route (`/oauth/*`, `/healthz`, `/openapi.json`). @default 10 requests/s, burst 20 */
+  publicRouteThrottle?: ThrottleLimits;
+  /** Retention of function logs and API access logs. @default one month */
+  logRetention?: logs.RetentionDays;
+  /** Reserved concurrency of the refresher; `undefined` reserves none. @default 2 */
+  refresherConcurrency?: number | undefined;
+  /** Replace the esbuild bundles (tests). */
+  code?: CodeOverride;
+}
+
+const HTTPS_URL = /^https:\/\/[^/?#\s]+(\/[^?#\s]*)?$/;
+
+/**
+ * The whole broker: table, key, functions, HTTP API, refresh schedule, events and alarms.
+ * Per-tenant access for callers is granted with {@link grantTokenRead} and {@link grantAdmin}.
+ */
+export class TokenBroker extends Construct {
+  readonly table: TokenTable;
+  readonly key: TokenKey;
+  readonly events: BrokerEvents;
+  readonly deadLetterQueue: DeadLetterQueue;
+  readonly api: BrokerApi;
+  readonly functions: Readonly<Record<FunctionName, BrokerFunction>>;
+  readonly schedule: RefreshSchedule;
+  readonly alarms: BrokerAlarms;
+
+  constructor(scope: Construct, id: string, props: TokenBrokerProps = {}) {
+    super(scope, id);
+    const regions = props.regions ?? [...REGIONS];
+    const issuer = props.issuer ?? 'https://openapi.longportapp.com';
+    const issuerCn = props.issuerCn ?? 'https://openapi.longportapp.cn';
+    const horizon = props.refreshHorizonSeconds ?? 900;
+    const auditDays = props.auditDays ?? 90;
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    validate({ regions, issuer, issuerCn, horizon, auditDays });
+
+    this.table = new TokenTable(this, 'Table');
+    this.key = new TokenKey(this, 'Key');
+    this.deadLetterQueue = new DeadLetterQueue(this, 'DeadLetters');
+    this.events = new BrokerEvents(this, 'Events', {
+      ...(props.eventBusName ? { eventBusName: props.eventBusName } : {}),
+      deadLetterQueue: this.deadLetterQueue.queue,
+    });
+    this.api = new BrokerApi(this, 'Http', {
+      throttle: props.throttle ?? { rateLimit: 50, burstLimit: 100 },
+      publicRouteThrottle: props.publicRouteThrottle ?? { rateLimit: 10, burstLimit: 20 },
+      logRetention,
+      ...(props.customDomain ? { customDomain: props.customDomain } : {}),
+    });
+
+    // Every function gets every name: lib/config.ts requires table, key and URL in AWS mode even
+    // where IAM grants nothing on them. Names are not permissions; the grants below are.
+    const environment: Record<string, string> = {
+      BROKER_MODE: 'aws',
+      BROKER_TABLE_NAME: this.table.tableName,
+      BROKER_KMS_KEY_ID: this.key.keyArn,
+      BROKER_PUBLIC_URL: this.api.url,
+      LONGPORT_ISSUER: issuer,
+      LONGPORT_ISSUER_CN: issuerCn,
+      BROKER_REGIONS: regions.join(','),
+      BROKER_EVENT_BUS_NAME: this.events.eventBusName,
+      BROKER_AUDIT_DAYS: String(auditDays),
+      BROKER_REFRESH_HORIZON_S: String(horizon),
+      POWERTOOLS_SERVICE_NAME: EVENT_SOURCE,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+    };
+
+    const refresherConcurrency = 'refresherConcurrency' in props ? props.refresherConcurrency : 2;
+    const functions = {} as Record<FunctionName, BrokerFunction>;
+    for (const [name, spec] of Object.entries(FUNCTIONS) as [FunctionName, FunctionSpec][]) {
+      const fn = new BrokerFunction(this, fnId(name), {
+        name,
+        description: spec.description,
+        timeout: spec.timeout,
+        memorySize: spec.memorySize,
+        environment,
+        logRetention,
+        ...(name === 'refresher' && refresherConcurrency !== undefined ? { reservedConcurrentExecutions: refresherConcurrency } : {}),
+        ...(props.code ? { code: props.code } : {}),
+      });
+      if (spec.table.length > 0) this.table.grantItems(fn, spec.table);
+      if (spec.dueIndexQuery) this.table.grantDueIndexQuery(fn);
+      if (spec.key.length > 0) this.key.grantEnvelope(fn, spec.key);
+      if (spec.events) this.events.grantPublish(fn);
+      functions[name] = fn;
+    }
+    this.functions = functions;
+
+    const { refresher, ...http } = functions;
+    const handlers = {} as Record<HttpFunctionName, lambda.IFunction>;
+    for (const [name, f] of Object.entries(http) as [HttpFunctionName, BrokerFunction][]) handlers[name] = f.fn;
+    this.api.addRoutes(handlers);
+
+    this.schedule = new RefreshSchedule(this, 'RefreshSchedule', {
+      refresher: refresher.fn,
+      intervalMinutes: props.refreshIntervalMinutes ?? 5,
+      deadLetterQueue: this.deadLetterQueue.queue,
+    });
+
+    this.alarms = new BrokerAlarms(this, 'Alarms', {
+      refresher: refresher.fn,
+      deadLetterQueue: this.deadLetterQueue.queue,
+      reauthMailbox: this.events.reauthMailbox,
+      accessLogs: this.api.accessLogs,
+      ...(props.alarmTopic ? { topic: props.alarmTopic } : {}),
+    });
+  }
+
+  /** The redirect URI registered with LongPort for every tenant. */
+  get callbackUrl(): string {
+    return `${this.api.url}/oauth/callback`;
+  }
+
+  /** Allows `grantee` to read and refresh tokens of `tenant`'s accounts (SigV4 on the token routes). */
+  grantTokenRead(grantee: iam.IGrantable, tenant: string): iam.Grant {
+    return this.api.grantTokenRead(grantee, tenant);
+  }
+
+  /** Allows `grantee` every `/v1` route of `tenant`, or of every tenant when omitted. */
+  grantAdmin(grantee: iam.IGrantable, tenant?: string): iam.Grant {
+    return this.api.grantAdmin(grantee, tenant);
+  }
+}
+
+const fnId = (name: string): string => `${name[0]!.toUpperCase()}${name.slice(1)}Function`;
+
+function validate(p: { regions: string[]; issuer: string; issuerCn: string; horizon: number; auditDays: number }): void {
+  if (p.regions.length === 0) throw new Error('regions: at least one LongPort region must be allowed');
+  for (const r of p.regions) {
+    if (!(REGIONS as readonly string[]).includes(r)) throw new Error(`regions: unknown region "${r}" (allowed: ${REGIONS.join(', ')})`);
+  }
+  for (const [name, url] of [['issuer', p.issuer], ['issuerCn', p.issuerCn]] as const) {
+    if (!HTTPS_URL.test(url)) throw new Error(`${name} must be an https URL without query or fragment, got "${url}"`);
+  }
+  if (!Number.isInteger(p.horizon) || p.horizon < 60 || p.horizon > 86_400) {
+    throw new Error(`refreshHorizonSeconds must be a whole number from 60 to 86400, got ${p.horizon}`);
+  }
+  if (!Number.isInteger(p.auditDays) || p.auditDays < 1 || p.auditDays > 3650) {
+    throw new Error(`auditDays must be a whole number from 1 to 3650, got ${p.auditDays}`);
+  }
+}

