@@ -49,6 +49,11 @@ export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimul
     const bare = await load(`${broker.url}/healthz`, {}, options);
     await expectOk(await fetch(tokenUrl, { headers: auth }));
     const cached = await load(tokenUrl, auth, options);
+    // diagnostic only: the same load with the audit write switched off, to show what limits the figure above
+    const auditLog = broker.deps.auditLog;
+    broker.deps.auditLog = { append: async () => {} } as unknown as typeof auditLog;
+    const unaudited = await load(tokenUrl, auth, options);
+    broker.deps.auditLog = auditLog;
 
     // latency: cache misses vs the raw store read + decrypt they contain
     const missMs: number[] = [];
@@ -77,6 +82,7 @@ export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimul
       healthz_rps: Math.round(bare),
       cached_fetch_rps: Math.round(cached),
       cached_fetch_vs_bare_route: round(cached / bare, 3),
+      diagnostic_cached_fetch_unaudited_vs_bare_route: round(unaudited / bare, 3),
       miss_fetch_p50_ms: round(p50(missMs), 2),
       raw_store_p50_ms: round(p50(rawMs), 2),
       miss_fetch_vs_raw_store: round(p50(missMs) / p50(rawMs), 3),

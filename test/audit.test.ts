@@ -1,8 +1,9 @@
-import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
 import { keyFingerprint } from '../lib/broker/callers.js';
 import { getAccount } from '../lib/store/accounts.js';
+import { listAudit } from '../lib/store/audit.js';
 import type { AccountTokens } from '../lib/store/records.js';
 import { getTenant } from '../lib/store/tenants.js';
 import type { Db } from '../lib/store/table.js';
@@ -43,7 +44,11 @@ function tickingClock(h: Harness): void {
 function failAuditWrites(db: Db): void {
   const send = db.doc.send.bind(db.doc) as (command: unknown) => Promise<unknown>;
   (db.doc as unknown as { send: (command: unknown) => Promise<unknown> }).send = (command) => {
-    if (command instanceof PutCommand && String(command.input.Item?.pk).startsWith('AUDIT#')) return Promise.reject(new Error('injected: audit write failed'));
+    const auditPut = command instanceof PutCommand && String(command.input.Item?.pk).startsWith('AUDIT#');
+    const auditBatch =
+      command instanceof BatchWriteCommand &&
+      Object.values(command.input.RequestItems ?? {}).some((requests) => requests.some((r) => String(r.PutRequest?.Item?.pk).startsWith('AUDIT#')));
+    if (auditPut || auditBatch) return Promise.reject(new Error('injected: audit write failed'));
     return send(command);
   };
 }
@@ -198,5 +203,37 @@ describe('GET /v1/tenants/{tenant}/audit', () => {
 
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining(field) });
+  });
+});
+
+describe('group commit of audit records', () => {
+  it('concurrent token reads are each audited before their answer, in batches, and none is lost', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token');
+    let batches = 0;
+    const send = h.db.doc.send.bind(h.db.doc) as (command: unknown) => Promise<unknown>;
+    (h.db.doc as unknown as { send: (command: unknown) => Promise<unknown> }).send = (command) => {
+      if (command instanceof BatchWriteCommand) batches += 1;
+      return send(command);
+    };
+
+    const answers = await Promise.all(Array.from({ length: 60 }, () => api(h, 'GET', '/v1/tenants/acme/accounts/alice/token')));
+
+    expect(answers.every((r) => r.status === 200)).toBe(true);
+    const trail = await listAudit(h.db, 'acme', { limit: 200, account: 'alice' });
+    expect(trail.events.filter((e) => e.action === 'token.read')).toHaveLength(61);
+    expect(batches).toBeGreaterThan(0);
+  });
+
+  it('when a batched audit write fails, every request of that batch fails and none is answered', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token');
+    failAuditWrites(h.db);
+
+    const answers = await Promise.all(Array.from({ length: 30 }, () => api(h, 'GET', '/v1/tenants/acme/accounts/alice/token')));
+
+    expect(answers.map((r) => r.status)).toEqual(Array.from({ length: 30 }, () => 500));
   });
 });

@@ -7,6 +7,7 @@ import type { UpstreamHttp } from '../oauth/upstream.js';
 import type { Db } from '../store/table.js';
 import type { SingleFlight } from './single-flight.js';
 import type { TokenCache } from './token-cache.js';
+import type { AuditLog } from './audit-trail.js';
 
 /** Everything a use case needs, passed in: no use case reaches for a global. */
 export interface BrokerDeps {
@@ -25,4 +26,6 @@ export interface BrokerDeps {
   singleFlight: SingleFlight;
   /** Access tokens of this process's recent answers (never refresh tokens). */
   tokenCache: TokenCache;
+  /** Audit records, written before the answers they record (group commit). */
+  auditLog: AuditLog;
 }

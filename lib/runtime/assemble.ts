@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { BrokerDeps } from '../broker/deps.js';
 import { SingleFlight } from '../broker/single-flight.js';
 import { TokenCache } from '../broker/token-cache.js';
+import { AuditLog } from '../broker/audit-trail.js';
 import type { BrokerConfig } from '../config.js';
 import { createTokenCipher, type DataKeyProvider } from '../crypto/token-cipher.js';
 import type { EventPublisher } from '../events.js';
@@ -34,5 +35,6 @@ export function assembleDeps(parts: {
     instanceId: `i-${randomBytes(8).toString('hex')}`,
     singleFlight: new SingleFlight(),
     tokenCache: new TokenCache(),
+    auditLog: new AuditLog(parts.db, parts.config.auditDays),
   };
 }

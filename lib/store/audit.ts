@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { keys } from './schema.js';
 import type { Db } from './table.js';
 
@@ -25,17 +25,32 @@ export interface AuditEvent {
 
 let sequence = 0;
 
-/** Appends one audit event. Throws when it cannot be written: callers answer only after it lands. */
-export async function appendAudit(db: Db, tenant: string, event: AuditEvent, retentionDays: number): Promise<void> {
+/** The item of one audit event. */
+function auditItem(tenant: string, event: AuditEvent, retentionDays: number): Record<string, unknown> {
   // time, then a per-process sequence (order within one millisecond), then randomness (across processes)
   sequence = (sequence + 1) % 0x1_0000_0000;
   const sk = `${event.at}#${sequence.toString(16).padStart(8, '0')}${randomBytes(4).toString('hex')}`;
-  await db.doc.send(
-    new PutCommand({
-      TableName: db.table,
-      Item: { pk: keys.auditPartition(tenant), sk, ...event, ttl: Math.ceil(Date.parse(event.at) / 1000) + retentionDays * 86_400 },
-    }),
-  );
+  return { pk: keys.auditPartition(tenant), sk, ...event, ttl: Math.ceil(Date.parse(event.at) / 1000) + retentionDays * 86_400 };
+}
+
+/** Appends one audit event. Throws when it cannot be written: callers answer only after it lands. */
+export async function appendAudit(db: Db, tenant: string, event: AuditEvent, retentionDays: number): Promise<void> {
+  await db.doc.send(new PutCommand({ TableName: db.table, Item: auditItem(tenant, event, retentionDays) }));
+}
+
+/**
+ * Appends up to 25 audit events in one request (BatchWriteItem). Resolves only when every one is
+ * stored; items DynamoDB leaves unprocessed are retried a few times, then the whole batch fails.
+ */
+export async function appendAuditBatch(db: Db, entries: { tenant: string; event: AuditEvent }[], retentionDays: number): Promise<void> {
+  if (entries.length === 1) return appendAudit(db, entries[0]!.tenant, entries[0]!.event, retentionDays);
+  let requests = entries.map(({ tenant, event }) => ({ PutRequest: { Item: auditItem(tenant, event, retentionDays) } }));
+  for (let attempt = 0; requests.length > 0; attempt++) {
+    if (attempt === 5) throw new Error(`${requests.length} audit records stayed unprocessed after ${attempt} attempts`);
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
+    const out = await db.doc.send(new BatchWriteCommand({ RequestItems: { [db.table]: requests } }));
+    requests = (out.UnprocessedItems?.[db.table] ?? []) as typeof requests;
+  }
 }
 
 export async function listAudit(
