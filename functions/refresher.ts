@@ -3,10 +3,11 @@ import { runRefresher } from '../lib/broker/refresher.js';
 import { lambdaDeps } from '../lib/runtime/aws.js';
 
 /** EventBridge schedule → one refresher run within the function's remaining time. */
-const deps = lambdaDeps();
+lambdaDeps();
 
 export async function handler(_event: unknown, context: Context) {
-  const report = await runRefresher(deps, { deadline: Date.now() + context.getRemainingTimeInMillis() - 2_000 });
-  // failures are per account and already recorded; the run itself succeeded
+  const deps = lambdaDeps();
+  const report = await runRefresher(deps, { deadline: deps.clock() + context.getRemainingTimeInMillis() - 2_000 });
+  // failures are per account and already recorded (audit, events, metrics); the run itself succeeded
   return { due: report.due, refreshed: report.refreshed, skipped: report.skipped, failed: report.failed, stoppedEarly: report.stoppedEarly };
 }
