@@ -5,7 +5,7 @@ import { lambdaDeps } from '../lib/runtime/aws.js';
 /** EventBridge schedule → one refresher run within the function's remaining time. */
 lambdaDeps();
 
-export async function handler(_event: unknown, context: Context) {
+export async function handler(_event: unknown, context: Pick<Context, 'getRemainingTimeInMillis'>) {
   const deps = lambdaDeps();
   const report = await runRefresher(deps, { deadline: deps.clock() + context.getRemainingTimeInMillis() - 2_000 });
   // failures are per account and already recorded (audit, events, metrics); the run itself succeeded
