@@ -44,7 +44,8 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     timeout: Duration.seconds(10),
     memorySize: 256,
     table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'],
-    key: [],
+    // sealing a new client secret when an expired one is registered again on the way (loadTenant)
+    key: ['GenerateDataKey'],
     events: false,
   },
   callback: {

@@ -237,3 +237,21 @@ describe('group commit of audit records', () => {
     expect(answers.map((r) => r.status)).toEqual(Array.from({ length: 30 }, () => 500));
   });
 });
+
+describe('audit writes in AWS mode', () => {
+  it('never batch: every record is its own PutItem, so no function needs BatchWriteItem (which would also allow deletes)', async () => {
+    h = await startHarness();
+    const { AuditLog } = await import('../lib/broker/audit-trail.js');
+    const log = new AuditLog(h.db, 90, Number.POSITIVE_INFINITY);
+    const commands: string[] = [];
+    const send = h.db.doc.send.bind(h.db.doc) as (command: unknown) => Promise<unknown>;
+    (h.db.doc as unknown as { send: (command: unknown) => Promise<unknown> }).send = (command) => {
+      commands.push((command as object).constructor.name);
+      return send(command);
+    };
+
+    await Promise.all(Array.from({ length: 20 }, (_, i) => log.append('acme', { at: new Date().toISOString(), action: 'token.read', caller: 'svc', outcome: 'ok', account: `a${i}` })));
+
+    expect(commands).toEqual(Array.from({ length: 20 }, () => 'PutCommand'));
+  });
+});

@@ -35,6 +35,8 @@ export function assembleDeps(parts: {
     instanceId: `i-${randomBytes(8).toString('hex')}`,
     singleFlight: new SingleFlight(),
     tokenCache: new TokenCache(),
-    auditLog: new AuditLog(parts.db, parts.config.auditDays),
+    // Lambda serves one request at a time: every record is its own PutItem (no BatchWriteItem grant,
+    // which would also allow deletes); a long-running local server batches under load
+    auditLog: new AuditLog(parts.db, parts.config.auditDays, parts.config.mode === 'aws' ? Number.POSITIVE_INFINITY : 1),
   };
 }
