@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { linkAccount, api } from './support/flow.js';
+import { api, inProcessBrowser, linkAccount } from './support/flow.js';
 import { startHarness, type Harness } from './support/harness.js';
 
 let h: Harness;
@@ -35,5 +35,23 @@ describe.each(['public', 'confidential'] as const)('full link flow in-process (%
     expect((await callApi(h, token2.access_token as string)).status).toBe(200);
     expect(h.sim.stats.refreshGrants).toBe(1);
     expect(h.sim.stats.tokenRequests.every((r) => r.authMethod === (clientType === 'public' ? 'none' : 'client_secret_basic'))).toBe(true);
+  });
+});
+
+describe('faults during linking lose nothing', () => {
+  it('a discovery outage at /oauth/authorize does not consume the link: the same link works once the provider is back', async () => {
+    h = await startHarness();
+    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' });
+    const { link_url } = (await (await api(h, 'POST', '/v1/tenants/acme/accounts/alice/link', {})).json()) as { link_url: string };
+    h.deps.discovery.invalidate(h.sim.issuer);
+    h.sim.setFaults({ discoveryStatus: 503 });
+
+    const during = await h.app.request(link_url);
+    h.sim.resetFaults();
+    const { callback } = await inProcessBrowser(h).completeLink(link_url);
+
+    expect(during.status).toBe(503);
+    expect(await during.text()).toContain('Linking failed');
+    expect(callback.status).toBe(200);
   });
 });

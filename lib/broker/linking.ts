@@ -4,8 +4,9 @@ import { BrokerError } from '../errors.js';
 import { authorizationUrl, exchangeCode, revokeToken, validateCallback } from '../oauth/client.js';
 import { classifyUpstreamError } from '../oauth/upstream.js';
 import { getAccount, putLinkedAccount } from '../store/accounts.js';
-import { consumeFlowState, consumeLink, putFlowState, putLink } from '../store/links.js';
-import type { AccountRecord, AccountTokens, FlowStateRecord } from '../store/records.js';
+import { consumeFlowState, consumeLink, peekLink, putFlowState, putLink } from '../store/links.js';
+import type { AccountRecord, AccountTokens, FlowStateRecord, TenantRecord } from '../store/records.js';
+import type { ServerMetadata } from '../oauth/discovery.js';
 import { accountTokensContext, nextDueAt } from './account-tokens.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
@@ -61,19 +62,28 @@ const hashBinding = (value: string) => createHash('sha256').update(value).digest
  * server-side) and answers where to send the browser and the cookie that binds the flow to it.
  */
 export async function startAuthorization(deps: BrokerDeps, linkId: string): Promise<{ location: string; binding: BrowserBinding }> {
-  const now = deps.clock();
-  // the link is single-use: consumed by a conditional delete before anything else happens
-  const consumed = await consumeLink(deps.db, linkId, now);
-  if (!consumed.ok) {
-    throw new LinkFlowError(
-      new BrokerError('invalid_link', 400, consumed.reason === 'expired' ? 'This link has expired. Ask for a new link.' : 'This link is not valid or was already used. Ask for a new link.'),
-    );
-  }
-  const link = consumed.record;
-  const flowRef = { tenant: link.tenant, account: link.account, returnTo: link.returnTo };
+  const invalid = (reason: 'unknown' | 'expired' | 'mismatch') =>
+    new LinkFlowError(new BrokerError('invalid_link', 400, reason === 'expired' ? 'This link has expired. Ask for a new link.' : 'This link is not valid or was already used. Ask for a new link.'));
+  // everything that can fail for a passing reason (discovery, the tenant read) happens before the
+  // link is consumed, so an outage does not cost the end user their link
+  const peeked = await peekLink(deps.db, linkId);
+  if (!peeked) throw invalid('unknown');
+  if (peeked.expiresAt <= deps.clock()) throw invalid('expired');
+  const flowRef = { tenant: peeked.tenant, account: peeked.account, returnTo: peeked.returnTo };
+  let tenant: TenantRecord;
+  let as: ServerMetadata;
   try {
-    const tenant = await loadTenant(deps, link.tenant);
-    const as = await deps.discovery.get(tenant.issuer);
+    tenant = await loadTenant(deps, peeked.tenant);
+    as = await deps.discovery.get(tenant.issuer);
+  } catch (err) {
+    throw new LinkFlowError(asBrokerError(err), flowRef);
+  }
+  const now = deps.clock();
+  // the link is single-use: consumed by a conditional delete before the flow starts
+  const consumed = await consumeLink(deps.db, linkId, now);
+  if (!consumed.ok) throw invalid(consumed.reason);
+  const link = consumed.record;
+  try {
     const state = oauth.generateRandomState();
     const codeVerifier = oauth.generateRandomCodeVerifier();
     const bindingValue = randomBytes(32).toString('base64url');
@@ -148,6 +158,8 @@ export async function completeLink(
     return { tenant: flow.tenant, account: flow.account, returnTo: flow.returnTo };
   } catch (err) {
     const error = asBrokerError(err);
+    // an endpoint that failed may have moved: the next flow rediscovers
+    if (error.code === 'upstream_unavailable') deps.discovery.invalidate(flow.issuer);
     await audit(deps, flow.tenant, 'link.complete', { caller: flow.createdBy, account: flow.account, outcome: `failed:${error.code}` }).catch(() => {});
     throw new LinkFlowError(error, flowRef);
   }

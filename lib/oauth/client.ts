@@ -2,6 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { BrokerError } from '../errors.js';
 import type { ClientType, TokenEndpointAuthMethod } from '../store/records.js';
 import type { ServerMetadata } from './discovery.js';
+import { isLoopbackHost } from '../config.js';
 import { classifyUpstreamError, rejectTransientStatus, requestOptions, type UpstreamHttp } from './upstream.js';
 
 /**
@@ -198,6 +199,11 @@ export async function revokeToken(http: UpstreamHttp, as: ServerMetadata, client
 
 /** RFC 7592 §2.3: deletes the client at its configuration endpoint. */
 export async function deleteRegisteredClient(http: UpstreamHttp, registrationClientUri: string, registrationAccessToken: string): Promise<void> {
+  const target = new URL(registrationClientUri);
+  // a bearer credential travels only over https (plain http only on loopback, for local testing)
+  if (target.protocol !== 'https:' && !(target.protocol === 'http:' && isLoopbackHost(target.hostname))) {
+    throw new BrokerError('upstream_error', 502, 'client deletion: the registration_client_uri is not an https URL; the client was not deleted');
+  }
   try {
     const response = await http.fetch(registrationClientUri, {
       method: 'DELETE',

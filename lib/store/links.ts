@@ -1,4 +1,4 @@
-import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { keys } from './schema.js';
 import { conditional, stripKeys } from './conditional.js';
 import type { FlowStateRecord, LinkRecord } from './records.js';
@@ -14,6 +14,12 @@ export async function putLink(db: Db, link: LinkRecord): Promise<void> {
       ConditionExpression: 'attribute_not_exists(pk)',
     }),
   );
+}
+
+/** Reads a link without consuming it (the consuming is {@link consumeLink}'s job). */
+export async function peekLink(db: Db, linkId: string): Promise<LinkRecord | undefined> {
+  const out = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.link(linkId), ConsistentRead: true }));
+  return out.Item ? stripKeys<LinkRecord>(out.Item) : undefined;
 }
 
 export type ConsumeResult<T> = { ok: true; record: T } | { ok: false; reason: 'unknown' | 'expired' | 'mismatch' };
