@@ -1,6 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runRefresher } from '../lib/broker/refresher.js';
+import { BrokerError } from '../lib/errors.js';
 import { getAccount, takeRefreshLease } from '../lib/store/accounts.js';
 import { keys } from '../lib/store/schema.js';
 import { api, linkAccount } from './support/flow.js';
@@ -314,5 +315,83 @@ describe('scheduled refresher', () => {
     expect(tooSoon.due).toBe(0);
     expect(later.refreshed).toBe(1);
     expect((await getAccount(h.db, 'acme', 'user-0'))!.status).toBe('linked');
+  });
+});
+
+describe('review fixes', () => {
+  it('callers with different min_ttl never share an answer that is too short for one of them', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    await moveToBeforeExpiry(500);
+
+    const [relaxed, strict] = await Promise.all([token('alice', '?min_ttl=60'), token('alice', '?min_ttl=900')]);
+
+    expect(relaxed.status).toBe(200);
+    expect(strict.status).toBe(200);
+    expect(strict.body.expires_in as number).toBeGreaterThanOrEqual(900);
+    expect(h.sim.stats.refreshGrants).toBe(1);
+  });
+
+  it('a token refreshed moments ago is served to a min_ttl above the provider lifetime instead of refreshing on every call', async () => {
+    h = await startHarness({ simulator: { accessTokenTtlS: 600 } });
+    await linkAccount(h, 'acme', 'alice');
+    await moveToBeforeExpiry(100);
+
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await token('alice', '?min_ttl=900'));
+
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(h.sim.stats.refreshGrants).toBe(1);
+  });
+
+  it('tokens go back only to the issuer that granted them: after a region move the account needs reauth, and nothing is sent', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    await h.db.doc.send(new UpdateCommand({ TableName: h.db.table, Key: keys.tenant('acme'), UpdateExpression: 'SET issuer = :other', ExpressionAttributeValues: { ':other': 'https://openapi.longportapp.cn' } }));
+    await moveToBeforeExpiry(5);
+    const requestsBefore = h.sim.stats.tokenRequests.length;
+
+    const answer = await token();
+
+    expect(answer.status).toBe(409);
+    expect(answer.body.error).toBe('reauth_required');
+    expect(h.sim.stats.tokenRequests.length).toBe(requestsBefore);
+    expect((await getAccount(h.db, 'acme', 'alice'))!.lastError).toBe('issuer_changed');
+    expect(h.events.filter((e) => e.type === 'TokenRefreshFailed')).toHaveLength(0);
+  });
+
+  it('invalid_client is not retried every minute: the account stays linked and is due again in an hour', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    await h.db.doc.send(new UpdateCommand({ TableName: h.db.table, Key: keys.tenant('acme'), UpdateExpression: 'SET clientId = :gone', ExpressionAttributeValues: { ':gone': 'client-deleted-at-provider' } }));
+    await moveToBeforeExpiry(30);
+
+    const answer = await token();
+
+    expect(answer.status).toBe(200); // the still-valid token is served
+    const rec = await getAccount(h.db, 'acme', 'alice');
+    expect(rec!.status).toBe('linked');
+    expect(rec!.lastError).toBe('upstream_error');
+    expect(rec!.dueAt).toBeGreaterThanOrEqual(Math.floor(h.clock() / 1000) + 3600);
+  });
+
+  it('a rotated pair survives a passing failure to seal it: the commit is retried and the new refresh token keeps working', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    const seal = h.deps.cipher.seal.bind(h.deps.cipher);
+    let failures = 1;
+    h.deps.cipher.seal = async (value, context) => {
+      if (failures-- > 0) throw new BrokerError('temporarily_unavailable', 503, 'key service throttled');
+      return seal(value, context);
+    };
+    await moveToBeforeExpiry(5);
+
+    const first = await token();
+    await moveToBeforeExpiry(5);
+    const second = await token();
+
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(h.sim.stats.refreshGrants).toBe(2);
+    expect(h.sim.stats.reuseDetected).toBe(0);
   });
 });

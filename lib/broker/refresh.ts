@@ -53,8 +53,17 @@ export interface FreshToken {
 }
 
 export function ensureFreshToken(deps: BrokerDeps, req: RefreshRequest): Promise<FreshToken> {
-  return deps.singleFlight.run(`${req.mode}:${req.tenant}/${req.account}`, () => acquire(deps, req));
+  // callers share an answer only when they asked for the same thing (a 900 s min_ttl never gets
+  // the answer to a 60 s one); refreshes of one generation are shared anyway, through the lease
+  const wanted = req.mode === 'ensure' ? `:${req.minTtlMs}` : '';
+  return deps.singleFlight.run(`${req.mode}${wanted}:${req.tenant}/${req.account}`, () => acquire(deps, req));
 }
+
+/**
+ * A token refreshed this recently is not refreshed again for a caller asking more validity than
+ * the provider issues (a min_ttl above the token lifetime would otherwise cost a refresh per call).
+ */
+export const MIN_REFRESH_INTERVAL_MS = 30_000;
 
 async function acquire(deps: BrokerDeps, req: RefreshRequest): Promise<FreshToken> {
   let seenGeneration: number | undefined;
@@ -69,6 +78,10 @@ async function acquire(deps: BrokerDeps, req: RefreshRequest): Promise<FreshToke
     const advanced = rec.generation > seenGeneration;
     if (advanced || (req.mode === 'ensure' && rec.expiresAt - now >= req.minTtlMs)) {
       return { record: rec, accessToken: await openAccessToken(deps, rec), refreshed: advanced, stale: false };
+    }
+    if (req.mode === 'ensure' && rec.expiresAt > now && now - rec.refreshedAt < MIN_REFRESH_INTERVAL_MS) {
+      // as fresh as the provider makes them: serve it, never a refresh per call
+      return { record: rec, accessToken: await openAccessToken(deps, rec), refreshed: false, stale: false };
     }
     const lease = await takeRefreshLease(deps.db, rec, rec.generation, leaseOwner(deps), now, LEASE_MS);
     if (lease.ok) return refreshHeld(deps, lease.record, req);
@@ -120,20 +133,27 @@ export async function refreshHeld(
   const started = deps.clock();
   let tokens: AccountTokens;
   let granted: GrantedTokens;
+  let reauthReason: string | undefined;
   try {
     const tenant = await (req.tenantOf ?? ((t: string) => loadTenant(deps, t)))(rec.tenant);
-    const client = await tenantClient(deps, tenant);
     tokens = await openTokens(deps, rec);
-    if (!tokens.refresh_token) return await markNeedsReauth(deps, rec, req.caller, 'no_refresh_token');
-    const as = await deps.discovery.get(rec.issuer);
-    granted = await withRetries(deps, req.deadline, () => refreshGrant(deps.http, as, client, tokens.refresh_token!, deps.clock), () => deps.discovery.invalidate(rec.issuer));
+    // tokens go back only to the issuer that granted them, with the client that holds them: after a
+    // region move the tenant's client belongs to another issuer, so the end user must link again
+    if (rec.issuer !== tenant.issuer) reauthReason = 'issuer_changed';
+    else if (!tokens.refresh_token) reauthReason = 'no_refresh_token';
+    if (reauthReason === undefined) {
+      const client = await tenantClient(deps, tenant);
+      const as = await deps.discovery.get(rec.issuer);
+      granted = await withRetries(deps, req.deadline, () => refreshGrant(deps.http, as, client, tokens.refresh_token!, deps.clock), () => deps.discovery.invalidate(rec.issuer));
+    }
   } catch (caught) {
     const err = caught instanceof BrokerError ? caught : classifyUpstreamError(caught, 'refresh');
     if (err.code === 'invalid_grant') return onInvalidGrant(deps, rec, req);
-    // transient (or a provider answer we cannot use): the account stays linked and is retried later
-    const retryInS = err.retryAfterS ?? 60;
+    // transient, or an answer a retry in a minute will not change (invalid_client: the operator must act)
+    const transient = err.code === 'upstream_unavailable' || err.code === 'temporarily_unavailable';
+    const retryInS = err.retryAfterS ?? (transient ? 60 : 3600);
     await releaseRefreshLease(deps.db, rec, owner, { lastError: err.code, dueAt: Math.ceil(deps.clock() / 1000) + retryInS });
-    deps.log.warn('refresh.failed', { tenant: rec.tenant, account: rec.account, reason: err.code, retryAfterS: err.retryAfterS, err });
+    deps.log.warn('refresh.failed', { tenant: rec.tenant, account: rec.account, reason: err.code, transient, retryAfterS: err.retryAfterS, err });
     await deps.events.publish('TokenRefreshFailed', { tenant: rec.tenant, account: rec.account, reason: err.code });
     if (req.mode === 'ensure' && rec.expiresAt > deps.clock()) {
       // the current token is still valid: serve it rather than fail the caller
@@ -141,16 +161,11 @@ export async function refreshHeld(
     }
     throw err;
   }
+  if (reauthReason !== undefined) return markNeedsReauth(deps, rec, req.caller, reauthReason);
   // rotation: store the new refresh token; keep the old one only when the answer has none
-  const next: AccountTokens = { access_token: granted.access_token, refresh_token: granted.refresh_token ?? tokens.refresh_token };
+  const next: AccountTokens = { access_token: granted!.access_token, refresh_token: granted!.refresh_token ?? tokens.refresh_token };
   const now = deps.clock();
-  const committed = await commitRefresh(deps.db, rec, rec.generation, {
-    sealedTokens: await deps.cipher.seal(next, accountTokensContext(rec.tenant, rec.account)),
-    expiresAt: granted.expiresAt,
-    refreshedAt: now,
-    scope: granted.scope ?? rec.scope,
-    dueAt: nextDueAt(granted.expiresAt, now, deps.config.refreshHorizonS),
-  });
+  const committed = await commitRotated(deps, rec, next, granted!, now);
   if (!committed.ok) {
     // the account moved on (re-linked or unlinked) while we refreshed: the newer state wins
     deps.log.warn('refresh.commit_lost', { tenant: rec.tenant, account: rec.account, generation: rec.generation });
@@ -164,13 +179,40 @@ export async function refreshHeld(
     account: rec.account,
     generation: committed.record.generation,
     leadS: Math.round((rec.expiresAt - started) / 1000),
-    rotated: Boolean(granted.refresh_token),
+    rotated: Boolean(granted!.refresh_token),
   });
   const { expiresAt, scope, generation } = committed.record;
   deps.tokenCache.set(TokenCache.key(rec.tenant, rec.account), { accessToken: next.access_token, expiresAt, scope, generation, cachedAt: now });
   await audit(deps, rec.tenant, 'token.refresh', { caller: req.caller, account: rec.account, outcome: 'refreshed' });
   if (rec.lastError) await deps.events.publish('AccountRecovered', { tenant: rec.tenant, account: rec.account, reason: rec.lastError });
   return { record: committed.record, accessToken: next.access_token, refreshed: true, stale: false };
+}
+
+/**
+ * Seals and commits a rotated pair. The provider has already retired the old refresh token, so the
+ * new pair is the only one left: a passing KMS or DynamoDB failure is retried while the lease holds
+ * (the compare-and-set on the generation makes a retry safe), and a final failure is logged loudly.
+ */
+async function commitRotated(deps: BrokerDeps, rec: AccountRecord, next: AccountTokens, granted: GrantedTokens, now: number) {
+  const until = now + LEASE_MS - 2_000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await commitRefresh(deps.db, rec, rec.generation, {
+        sealedTokens: await deps.cipher.seal(next, accountTokensContext(rec.tenant, rec.account)),
+        expiresAt: granted.expiresAt,
+        refreshedAt: now,
+        scope: granted.scope ?? rec.scope,
+        dueAt: nextDueAt(granted.expiresAt, now, deps.config.refreshHorizonS),
+      });
+    } catch (err) {
+      const integrity = err instanceof BrokerError && err.code === 'server_error';
+      if (integrity || deps.clock() + 200 * 2 ** attempt > until) {
+        deps.log.error('refresh.rotated_pair_lost', { tenant: rec.tenant, account: rec.account, generation: rec.generation, attempts: attempt + 1, err });
+        throw err;
+      }
+      await sleep(200 * 2 ** attempt);
+    }
+  }
 }
 
 async function onInvalidGrant(deps: BrokerDeps, rec: AccountRecord, req: Pick<RefreshRequest, 'mode' | 'deadline' | 'caller'>): Promise<FreshToken> {
