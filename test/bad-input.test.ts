@@ -434,14 +434,16 @@ describe('/oauth/callback: state, browser binding, parameters, issuer, provider 
     expect((await browser.open(callbackUrl)).status).toBe(200);
   });
 
-  it('an unexpected callback parameter is a 400 page and stores nothing', async () => {
+  it('an unrecognised callback parameter is ignored (RFC 6749 §4.1.2) and changes nothing about where the browser goes', async () => {
     const browser = inProcessBrowser(h);
     const callbackUrl = await reachCallback(browser, await newLink('extra-param'));
 
     const res = await browser.open(withQuery(callbackUrl, (q) => q.set('redirect_uri', 'https://evil.example')));
 
-    await expectErrorPage(res);
-    expect(await getAccount(h.db, 'acme', 'extra-param')).toBeUndefined();
+    expect(res.status).toBe(200);
+    expect(res.headers.get('location')).toBeNull();
+    expect(await res.text()).not.toContain('evil.example');
+    expect((await getAccount(h.db, 'acme', 'extra-param'))?.status).toBe('linked');
   });
 
   it.each([

@@ -182,7 +182,10 @@ describe.each(['public', 'confidential'] as const)('full flow through the Lambda
     expect(authorize.cookies[0]).toMatch(/; HttpOnly/);
     expect(authorize.cookies[0]).toMatch(/; SameSite=Lax/);
     expect(authorize.cookies[0]).toMatch(/; Secure/);
-    expect(authorize.cookies[0]).toMatch(/; Path=\/oauth\/callback/);
+    // over https the flow cookie is a __Host- cookie: Secure, Path=/, no Domain (no sibling subdomain can plant one)
+    expect(authorize.cookies[0]).toMatch(/^__Host-lpb_/);
+    expect(authorize.cookies[0]).toMatch(/; Path=\/(;|$)/);
+    expect(authorize.cookies[0]).not.toMatch(/; Domain=/i);
 
     // the provider (real HTTP) → callback event carrying the flow cookie
     const callbackUrl = await loginAtProvider(authorize.location!);
@@ -241,12 +244,17 @@ describe.each(['public', 'confidential'] as const)('full flow through the Lambda
     expect((await linkThroughLambdas('minttl', 'bob')).callback.status).toBe(303);
     const current = (await getToken('minttl', 'bob')).json<{ access_token: string; expires_in: number }>();
     const grantsBefore = sim.stats.refreshGrants;
+    // later, 100 s of validity are left (a new cold start reads the moved clock)
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + (TOKEN_TTL_S - 100) * 1000);
+    resetLambdaDeps();
 
-    const answer = await getToken('minttl', 'bob', `?min_ttl=${TOKEN_TTL_S + 300}`);
+    const answer = await getToken('minttl', 'bob', '?min_ttl=300');
 
     expect(answer.status).toBe(200);
     const fresh = answer.json<{ access_token: string; expires_in: number }>();
     expect(fresh.access_token).not.toBe(current.access_token);
+    expect(fresh.expires_in).toBeGreaterThanOrEqual(300);
     expect(sim.stats.refreshGrants).toBe(grantsBefore + 1);
     expect(await callLongPort(sim, fresh.access_token)).toEqual({ status: 200, code: 0 });
     // with enough time left, the same token is served again without calling the provider

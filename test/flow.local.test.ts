@@ -55,3 +55,28 @@ describe('faults during linking lose nothing', () => {
     expect(callback.status).toBe(200);
   });
 });
+
+describe('link URLs and return_to', () => {
+  it('a link URL lives on the host of the registered redirect URI, even after BROKER_PUBLIC_URL changes', async () => {
+    h = await startHarness();
+    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' });
+    h.deps.config = { ...h.deps.config, publicUrl: 'https://broker.new-domain.example' };
+
+    const { link_url } = (await (await api(h, 'POST', '/v1/tenants/acme/accounts/alice/link', {})).json()) as { link_url: string };
+
+    expect(new URL(link_url).origin).toBe('http://localhost:8787');
+  });
+
+  it('return_to is checked again when the flow ends: an origin the tenant removed meanwhile is not redirected to', async () => {
+    h = await startHarness();
+    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', return_to_origins: ['https://app.example.com'] });
+    const { link_url } = (await (await api(h, 'POST', '/v1/tenants/acme/accounts/alice/link', { return_to: 'https://app.example.com/done' })).json()) as { link_url: string };
+    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', return_to_origins: ['https://other.example.com'] });
+
+    const { callback } = await inProcessBrowser(h).completeLink(link_url);
+
+    expect(callback.status).toBe(200);
+    expect(callback.headers.get('location')).toBeNull();
+    expect(await callback.text()).toContain('Account linked');
+  });
+});

@@ -221,3 +221,33 @@ describe('updating a tenant', () => {
     expect(trail.events.find((e) => e.action === 'tenant.update')).toMatchObject({ caller: 'broker', outcome: 'client_reregistered' });
   });
 });
+
+describe('imported clients', () => {
+  it("an imported client's secret is rotated by sending it again with the same client_id; refreshes then authenticate with the new secret", async () => {
+    h = await startHarness();
+    const redirectUri = `${h.deps.config.publicUrl}/oauth/callback`;
+    h.sim.addClient({ client_id: 'imported-1', client_secret: 'first-secret-value', redirect_uris: [redirectUri], token_endpoint_auth_method: 'client_secret_post' });
+    await linkAccount(h, 'acme', 'alice', { register: { client_id: 'imported-1', client_secret: 'first-secret-value', token_endpoint_auth_method: 'client_secret_post' } });
+    // the operator rotates the secret at the provider, then at the broker
+    h.sim.clients.get('imported-1')!.client_secret = 'second-secret-value';
+
+    const put = await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', client_id: 'imported-1', client_secret: 'second-secret-value' });
+    const refresh = await api(h, 'POST', '/v1/tenants/acme/accounts/alice/refresh');
+
+    expect(put.status).toBe(200);
+    expect(await put.text()).not.toContain('second-secret-value');
+    expect(refresh.status).toBe(200);
+    expect(h.sim.stats.tokenRequests.at(-1)).toMatchObject({ grantType: 'refresh_token', authMethod: 'client_secret_post', status: 200 });
+    const trail = await listAudit(h.db, 'acme', { limit: 50 });
+    expect(trail.events.map((e) => e.outcome)).toContain('client_secret_rotated');
+  });
+
+  it('the secret of a client the broker registered itself cannot be set by hand', async () => {
+    h = await startHarness({ simulator: { clientType: 'confidential' } });
+    const created = (await (await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' })).json()) as { client_id: string };
+
+    const put = await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', client_id: created.client_id, client_secret: 'made-up-secret-value' });
+
+    expect(put.status).toBe(409);
+  });
+});

@@ -11,7 +11,7 @@ import { accountTokensContext, nextDueAt } from './account-tokens.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
-import { checkReturnTo } from './return-to.js';
+import { checkReturnTo, isAllowedReturnTo } from './return-to.js';
 import { loadTenant, redirectUriOf, tenantClient } from './tenants.js';
 import { TokenCache } from './token-cache.js';
 
@@ -33,7 +33,10 @@ export async function createLink(
   const expiresAt = deps.clock() + LINK_TTL_MS;
   await putLink(deps.db, { linkId, tenant, account, ...(returnTo ? { returnTo } : {}), createdBy: caller.id, expiresAt });
   await audit(deps, tenant, 'link.create', { caller: caller.id, account, outcome: 'created' });
-  return { link_url: `${deps.config.publicUrl}/oauth/authorize?link=${linkId}`, expires_at: new Date(expiresAt).toISOString() };
+  // the link lives on the host of the tenant's registered redirect URI: the flow cookie set by
+  // /oauth/authorize must come back to /oauth/callback on that same host
+  const base = t.redirectUri.replace(/\/oauth\/callback$/, '');
+  return { link_url: `${base}/oauth/authorize?link=${linkId}`, expires_at: new Date(expiresAt).toISOString() };
 }
 
 /** Failure of the browser part of the flow: shown as a page, or sent back to `return_to`. */
@@ -130,9 +133,12 @@ export async function completeLink(
     throw new LinkFlowError(new BrokerError('invalid_state', 400, description));
   }
   const flow = consumed.record;
-  const flowRef = { tenant: flow.tenant, account: flow.account, returnTo: flow.returnTo };
+  // until the tenant is read, failures end on the broker's page: return_to is re-checked first
+  const flowRef: { tenant: string; account: string; returnTo?: string | undefined } = { tenant: flow.tenant, account: flow.account };
   try {
     const tenant = await loadTenant(deps, flow.tenant);
+    // the origin must still be one the tenant allows (it may have changed since the link was made)
+    flowRef.returnTo = flow.returnTo && isAllowedReturnTo(flow.returnTo, tenant.returnToOrigins) ? flow.returnTo : undefined;
     if (tenant.issuer !== flow.issuer || tenant.redirectUri !== flow.redirectUri) {
       throw new BrokerError('conflict', 409, 'The tenant was re-registered while this sign-in was running. Start again from a new link.');
     }
@@ -155,7 +161,7 @@ export async function completeLink(
     await audit(deps, flow.tenant, 'link.complete', { caller: flow.createdBy, account: flow.account, outcome: previous ? 'relinked' : 'linked' });
     await deps.events.publish('AccountLinked', { tenant: flow.tenant, account: flow.account, relinked: Boolean(previous) });
     if (previous) await revokeReplaced(deps, previous, client, as);
-    return { tenant: flow.tenant, account: flow.account, returnTo: flow.returnTo };
+    return { tenant: flow.tenant, account: flow.account, returnTo: flowRef.returnTo };
   } catch (err) {
     const error = asBrokerError(err);
     // an endpoint that failed may have moved: the next flow rediscovers
@@ -183,7 +189,9 @@ async function storeLinkedTokens(
       status: 'linked',
       scope,
       issuer: flow.issuer,
-      generation: (current?.generation ?? 0) + 1,
+      // a fresh item starts from the clock, not from 1: a refresh of a deleted predecessor still in
+      // flight can then never match this item's generation (no ABA across unlink and re-link)
+      generation: current ? current.generation + 1 : now,
       sealedTokens,
       expiresAt,
       refreshedAt: now,

@@ -23,6 +23,16 @@ export function checkReturnTo(returnTo: string, allowedOrigins: string[]): strin
   return url.href;
 }
 
+/** The same rule as {@link checkReturnTo}, as a yes/no. */
+export function isAllowedReturnTo(returnTo: string, allowedOrigins: string[]): boolean {
+  try {
+    checkReturnTo(returnTo, allowedOrigins);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function parseAbsolute(raw: string, field: string): URL {
   // only scheme://… forms; `//evil` or `/path` are not absolute and must not resolve against anything
   if (!/^https?:\/\//i.test(raw)) throw invalid(`${field} must be an absolute http(s) URL`);

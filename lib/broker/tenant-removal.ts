@@ -76,7 +76,7 @@ async function deleteClient(deps: BrokerDeps, tenant: TenantRecord): Promise<{ d
   if (!token) return { deleted: false, reason: 'no_registration_access_token' };
   for (let attempt = 1; ; attempt++) {
     try {
-      await deleteRegisteredClient(deps.http, tenant.registrationClientUri, token);
+      await deleteRegisteredClient(deps.http, tenant.issuer, tenant.registrationClientUri, token);
       return { deleted: true };
     } catch (caught) {
       const err = caught instanceof BrokerError ? caught : classifyUpstreamError(caught, 'client deletion');

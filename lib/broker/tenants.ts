@@ -80,7 +80,7 @@ export async function registerTenant(deps: BrokerDeps, caller: Caller, tenant: s
   const outcome = await createTenant(deps.db, record);
   if (!outcome.created) {
     // another request registered this tenant first: keep theirs, drop the client we just made
-    await discardClient(deps, client);
+    await discardClient(deps, issuer, client);
     return { created: false, view: tenantView(outcome.existing) };
   }
   await audit(deps, tenant, 'tenant.register', { caller: caller.id, outcome: input.client_id ? 'imported' : 'registered' });
@@ -146,12 +146,21 @@ async function updateTenant(deps: BrokerDeps, caller: Caller, existing: TenantRe
   // a move interrupted half-way is completed by asking for it again
   if (input.change_region) await requireReauthOffIssuer(deps, existing, caller.id, undefined);
   const next: TenantRecord = { ...existing, scope: input.scope ?? existing.scope, returnToOrigins: origins ?? existing.returnToOrigins };
-  if (next.scope === existing.scope && next.returnToOrigins.join(' ') === existing.returnToOrigins.join(' ')) return tenantView(existing);
+  // an imported client's secret is rotated by sending it again with the same client_id
+  const rotateSecret = Boolean(input.client_id && input.client_secret);
+  if (rotateSecret) {
+    if (!existing.imported) throw new BrokerError('conflict', 409, `tenant ${existing.tenant} uses a client the broker registered; its secret is not set by hand`);
+    const rotated = importedClient({ ...input, token_endpoint_auth_method: input.token_endpoint_auth_method ?? (existing.tokenEndpointAuthMethod === 'none' ? undefined : existing.tokenEndpointAuthMethod) });
+    next.clientType = rotated.client_type;
+    next.tokenEndpointAuthMethod = rotated.token_endpoint_auth_method;
+    next.sealedClient = await deps.cipher.seal({ client_secret: rotated.client_secret } satisfies ClientSecrets, tenantSecretsContext(existing.tenant));
+  }
+  if (!rotateSecret && next.scope === existing.scope && next.returnToOrigins.join(' ') === existing.returnToOrigins.join(' ')) return tenantView(existing);
   next.updatedAt = Math.max(deps.clock(), existing.updatedAt + 1);
   if (!(await replaceTenant(deps.db, next, existing.updatedAt))) {
     throw new BrokerError('conflict', 409, `tenant ${existing.tenant} was changed by another request; read it and try again`);
   }
-  await audit(deps, existing.tenant, 'tenant.update', { caller: caller.id, outcome: 'updated' });
+  await audit(deps, existing.tenant, 'tenant.update', { caller: caller.id, outcome: rotateSecret ? 'client_secret_rotated' : 'updated' });
   return tenantView(next);
 }
 
@@ -179,7 +188,7 @@ async function moveRegion(deps: BrokerDeps, caller: Caller, existing: TenantReco
     client,
   );
   if (!(await replaceTenant(deps.db, next, existing.updatedAt))) {
-    await discardClient(deps, client);
+    await discardClient(deps, issuer, client);
     throw new BrokerError('conflict', 409, `tenant ${existing.tenant} was changed by another request; read it and try again`);
   }
   const moved = await requireReauthOffIssuer(deps, next, caller.id, existing);
@@ -233,17 +242,17 @@ async function retireClient(deps: BrokerDeps, former: TenantRecord): Promise<voi
   if (!former.registrationClientUri || !former.sealedRegistration) return;
   try {
     const { registration_access_token } = await deps.cipher.open<ClientSecrets>(former.sealedRegistration, tenantSecretsContext(former.tenant));
-    if (registration_access_token) await deleteRegisteredClient(deps.http, former.registrationClientUri, registration_access_token);
+    if (registration_access_token) await deleteRegisteredClient(deps.http, former.issuer, former.registrationClientUri, registration_access_token);
   } catch (err) {
     deps.log.warn('tenant.orphan_client', { tenant: former.tenant, clientId: former.clientId, err });
   }
 }
 
 /** Best effort: delete a client through RFC 7592 when the server allows it. */
-async function discardClient(deps: BrokerDeps, client: RegisteredClient): Promise<void> {
+async function discardClient(deps: BrokerDeps, issuer: string, client: RegisteredClient): Promise<void> {
   if (!client.registration_client_uri || !client.registration_access_token) return;
   try {
-    await deleteRegisteredClient(deps.http, client.registration_client_uri, client.registration_access_token);
+    await deleteRegisteredClient(deps.http, issuer, client.registration_client_uri, client.registration_access_token);
   } catch (err) {
     deps.log.warn('tenant.orphan_client', { clientId: client.client_id, err });
   }
@@ -284,7 +293,7 @@ async function registerAgain(deps: BrokerDeps, expired: TenantRecord): Promise<T
   const next = await tenantRecord(deps, { ...settings, updatedAt: Math.max(deps.clock(), expired.updatedAt + 1) }, client);
   if (!(await replaceTenant(deps.db, next, expired.updatedAt))) {
     // another instance registered again first: keep theirs
-    await discardClient(deps, client);
+    await discardClient(deps, expired.issuer, client);
     return readTenant(deps, expired.tenant);
   }
   await audit(deps, expired.tenant, 'tenant.update', { caller: 'broker', outcome: 'client_reregistered' });

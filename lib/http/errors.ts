@@ -21,5 +21,17 @@ export function toBrokerError(err: unknown): BrokerError {
     if (err.status === 413) return new BrokerError('payload_too_large', 413, 'the request body is too large');
     if (err.status >= 400 && err.status < 500) return new BrokerError('invalid_request', 400, err.message || 'malformed request');
   }
+  // AWS throttling or a passing service fault (after the SDK's own retries): worth a retry soon
+  const name = (err as { name?: string } | null)?.name ?? '';
+  if (TRANSIENT_AWS_ERRORS.has(name)) return new BrokerError('temporarily_unavailable', 503, 'the broker is busy; try again shortly', { cause: err, retryAfterS: 1 });
   return new BrokerError('server_error', 500, 'internal error', { cause: err });
 }
+
+const TRANSIENT_AWS_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'TransactionConflictException',
+]);

@@ -2,8 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { BrokerError } from '../errors.js';
 import type { ClientType, TokenEndpointAuthMethod } from '../store/records.js';
 import type { ServerMetadata } from './discovery.js';
-import { isLoopbackHost } from '../config.js';
-import { classifyUpstreamError, rejectTransientStatus, requestOptions, type UpstreamHttp } from './upstream.js';
+import { classifyUpstreamError, insecureAllowedFor, rejectTransientStatus, requestOptions, type UpstreamHttp } from './upstream.js';
 
 /**
  * The broker's OAuth client operations: thin, spec-shaped wrappers over oauth4webapi. They take the
@@ -57,7 +56,7 @@ export async function registerClient(http: UpstreamHttp, as: ServerMetadata, req
         response_types: ['code'],
         scope: request.scope,
       },
-      requestOptions(http, as.registration_endpoint),
+      requestOptions(http, as.issuer),
     );
     rejectTransientStatus(response, 'client registration');
     answer = await oauth.processDynamicClientRegistrationResponse(response);
@@ -154,7 +153,7 @@ export async function exchangeCode(
   try {
     const code = callbackParams.get('code') ?? '';
     const response = await oauth.authorizationCodeGrantRequest(as, { client_id: client.client_id }, clientAuth(client), callbackParams, redirectUri, codeVerifier, {
-      ...requestOptions(http, as.token_endpoint!),
+      ...requestOptions(http, as.issuer),
       headers: dcRegionHeader(code),
     });
     const receivedAt = clock();
@@ -169,7 +168,7 @@ export async function exchangeCode(
 export async function refreshGrant(http: UpstreamHttp, as: ServerMetadata, client: OAuthClient, refreshToken: string, clock: () => number): Promise<GrantedTokens> {
   try {
     const response = await oauth.refreshTokenGrantRequest(as, { client_id: client.client_id }, clientAuth(client), refreshToken, {
-      ...requestOptions(http, as.token_endpoint!),
+      ...requestOptions(http, as.issuer),
       headers: dcRegionHeader(refreshToken),
     });
     const receivedAt = clock();
@@ -185,7 +184,7 @@ export async function revokeToken(http: UpstreamHttp, as: ServerMetadata, client
   if (!as.revocation_endpoint) return false;
   try {
     const response = await oauth.revocationRequest(as, { client_id: client.client_id }, clientAuth(client), token, {
-      ...requestOptions(http, as.revocation_endpoint),
+      ...requestOptions(http, as.issuer),
       additionalParameters: { token_type_hint: hint },
       headers: dcRegionHeader(token),
     });
@@ -198,10 +197,10 @@ export async function revokeToken(http: UpstreamHttp, as: ServerMetadata, client
 }
 
 /** RFC 7592 §2.3: deletes the client at its configuration endpoint. */
-export async function deleteRegisteredClient(http: UpstreamHttp, registrationClientUri: string, registrationAccessToken: string): Promise<void> {
+export async function deleteRegisteredClient(http: UpstreamHttp, issuer: string, registrationClientUri: string, registrationAccessToken: string): Promise<void> {
   const target = new URL(registrationClientUri);
-  // a bearer credential travels only over https (plain http only on loopback, for local testing)
-  if (target.protocol !== 'https:' && !(target.protocol === 'http:' && isLoopbackHost(target.hostname))) {
+  // a bearer credential travels only over https (plain http only for a loopback issuer, for local testing)
+  if (target.protocol !== 'https:' && !(target.protocol === 'http:' && insecureAllowedFor(issuer))) {
     throw new BrokerError('upstream_error', 502, 'client deletion: the registration_client_uri is not an https URL; the client was not deleted');
   }
   try {

@@ -20,12 +20,21 @@ export interface UpstreamHttp {
 
 export const defaultUpstreamHttp = (): UpstreamHttp => ({ fetch: globalThis.fetch, timeoutMs: 8_000 });
 
-/** Options shared by every oauth4webapi call: the deadline-bound fetch, http only on loopback. */
-export function requestOptions(http: UpstreamHttp, url: string) {
-  const insecureOk = new URL(url).protocol === 'http:' && isLoopbackHost(new URL(url).hostname);
+/**
+ * Plain http is allowed only when the configured issuer itself is a loopback http URL (local
+ * testing). An https issuer's document naming an http endpoint — say the Lambda runtime API on
+ * 127.0.0.1 — is refused by oauth4webapi, so secrets never travel in clear text.
+ */
+export function insecureAllowedFor(issuer: string): boolean {
+  const url = new URL(issuer);
+  return url.protocol === 'http:' && isLoopbackHost(url.hostname);
+}
+
+/** Options shared by every oauth4webapi call towards `issuer`'s endpoints: the deadline-bound fetch. */
+export function requestOptions(http: UpstreamHttp, issuer: string) {
   return {
     [oauth.customFetch]: (input: string, init: RequestInit) => http.fetch(input, { ...init, signal: AbortSignal.timeout(http.timeoutMs) }),
-    ...(insecureOk ? { [oauth.allowInsecureRequests]: true } : {}),
+    ...(insecureAllowedFor(issuer) ? { [oauth.allowInsecureRequests]: true } : {}),
   };
 }
 

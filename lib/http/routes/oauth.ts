@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { bindingCookieName, completeLink, LinkFlowError, startAuthorization } from '../../broker/linking.js';
+import type { BrokerDeps } from '../../broker/deps.js';
 import { BrokerError } from '../../errors.js';
 import { BROWSER_HEADERS, page } from '../pages.js';
 import { newRouter, type AppEnv, type DepsProvider } from '../router.js';
@@ -32,7 +33,6 @@ export const callbackRoute = createRoute({
 });
 
 const LINK_ID = /^[A-Za-z0-9_-]{43}$/;
-const CALLBACK_PARAMS = new Set(['code', 'state', 'iss', 'error', 'error_description', 'error_uri', 'session_state']);
 
 export function oauthRoutes(deps: DepsProvider) {
   const app = newRouter();
@@ -49,12 +49,13 @@ export function oauthRoutes(deps: DepsProvider) {
       if (links.length !== 1 || !LINK_ID.test(links[0]!)) throw new LinkFlowError(new BrokerError('invalid_link', 400, 'This link is malformed. Ask for a new link.'));
       const d = deps();
       const { location, binding } = await startAuthorization(d, links[0]!);
-      setCookie(c, binding.name, binding.value, {
+      const cookie = bindingCookie(d, binding.name);
+      setCookie(c, cookie.name, binding.value, {
         httpOnly: true,
         // Lax: the provider's top-level redirect back (a cross-site GET navigation) still carries it
         sameSite: 'Lax',
-        secure: d.config.publicUrl.startsWith('https:'),
-        path: '/oauth/callback',
+        secure: cookie.secure,
+        path: cookie.path,
         maxAge: binding.maxAgeS,
       });
       return c.redirect(location, 302);
@@ -68,17 +69,17 @@ export function oauthRoutes(deps: DepsProvider) {
     const query = new URL(c.req.url).searchParams;
     let stateForCookie: string | null = null;
     try {
+      // RFC 6749 §4.1.2: unrecognised parameters are ignored; a repeated one is refused (which value would count?)
       for (const key of new Set(query.keys())) {
         if (query.getAll(key).length > 1) throw new LinkFlowError(new BrokerError('invalid_request', 400, `The sign-in answer repeats the parameter "${key}". Start again from your link.`));
-        if (!CALLBACK_PARAMS.has(key)) throw new LinkFlowError(new BrokerError('invalid_request', 400, `The sign-in answer has an unexpected parameter. Start again from your link.`));
       }
       stateForCookie = query.get('state');
-      const linked = await completeLink(d, query, (state) => getCookie(c, bindingCookieName(state)));
-      clearBinding(c, stateForCookie);
+      const linked = await completeLink(d, query, (state) => getCookie(c, bindingCookie(d, bindingCookieName(state)).name));
+      clearBinding(c, d, stateForCookie);
       if (linked.returnTo) return c.redirect(withParams(linked.returnTo, { status: 'linked', account: linked.account }), 303);
       return c.html(page('Account linked', `Your LongPort account is now linked (${linked.account}). You can close this window.`, 'ok'), 200);
     } catch (err) {
-      clearBinding(c, stateForCookie);
+      clearBinding(c, d, stateForCookie);
       return failure(c, deps, err);
     }
   });
@@ -89,8 +90,19 @@ export function oauthRoutes(deps: DepsProvider) {
   return app;
 }
 
-function clearBinding(c: Context<AppEnv>, state: string | null): void {
-  if (state) deleteCookie(c, bindingCookieName(state), { path: '/oauth/callback' });
+/**
+ * Where the flow cookie lives. Over https it is a `__Host-` cookie (Secure, Path=/, no Domain), so a
+ * sibling subdomain cannot plant one; over plain http (local mode) it is scoped to the callback path.
+ */
+function bindingCookie(deps: BrokerDeps, name: string): { name: string; secure: boolean; path: string } {
+  const secure = deps.config.publicUrl.startsWith('https:');
+  return secure ? { name: `__Host-${name}`, secure, path: '/' } : { name, secure, path: '/oauth/callback' };
+}
+
+function clearBinding(c: Context<AppEnv>, deps: BrokerDeps, state: string | null): void {
+  if (!state) return;
+  const cookie = bindingCookie(deps, bindingCookieName(state));
+  deleteCookie(c, cookie.name, { path: cookie.path, secure: cookie.secure });
 }
 
 function failure(c: Context<AppEnv>, deps: DepsProvider, err: unknown): Response {
