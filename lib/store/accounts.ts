@@ -15,6 +15,22 @@ function dueAttributes(r: { tenant: string; account: string; dueAt?: number | un
   return r.dueAt === undefined ? {} : { dueShard: dueShardOf(r.tenant, r.account), dueAt: r.dueAt };
 }
 
+/** The outcome of a compare-and-set on an account: the item after the write, or as it was. */
+export type AccountCas = { ok: true; record: AccountRecord } | { ok: false; current: AccountRecord | undefined };
+
+/** One conditional UpdateItem on an account item, answering why it failed without a second read. */
+async function updateAccountIf(
+  db: Db,
+  r: { tenant: string; account: string },
+  update: { UpdateExpression: string; ConditionExpression: string; ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues: Record<string, unknown> },
+): Promise<AccountCas> {
+  const res = await conditional(() =>
+    db.doc.send(new UpdateCommand({ TableName: db.table, Key: accountKey(r), ...update, ReturnValues: 'ALL_NEW', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' })),
+  );
+  if (res.ok) return { ok: true, record: stripKeys<AccountRecord>(res.value.Attributes ?? {}) };
+  return { ok: false, current: res.old ? stripKeys<AccountRecord>(res.old) : undefined };
+}
+
 /**
  * Stores a freshly linked token set. Re-linking replaces the previous set atomically: the write is
  * conditioned on the generation that was read, and the new generation is higher, so a refresh of
@@ -53,23 +69,13 @@ export async function takeRefreshLease(
   owner: string,
   now: number,
   leaseMs: number,
-): Promise<{ ok: true; record: AccountRecord } | { ok: false; current: AccountRecord | undefined }> {
-  const res = await conditional(() =>
-    db.doc.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: accountKey(r),
-        UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until',
-        ConditionExpression: 'generation = :gen AND #status = :linked AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':owner': owner, ':until': now + leaseMs, ':gen': generation, ':linked': 'linked', ':now': now },
-        ReturnValues: 'ALL_NEW',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    ),
-  );
-  if (res.ok) return { ok: true, record: stripKeys<AccountRecord>(res.value.Attributes ?? {}) };
-  return { ok: false, current: res.old ? stripKeys<AccountRecord>(res.old) : undefined };
+): Promise<AccountCas> {
+  return updateAccountIf(db, r, {
+    UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until',
+    ConditionExpression: 'generation = :gen AND #status = :linked AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':owner': owner, ':until': now + leaseMs, ':gen': generation, ':linked': 'linked', ':now': now },
+  });
 }
 
 /**
@@ -81,34 +87,24 @@ export async function commitRefresh(
   r: { tenant: string; account: string },
   fromGeneration: number,
   next: { sealedTokens: string; expiresAt: number; refreshedAt: number; scope: string; dueAt: number },
-): Promise<{ ok: true; record: AccountRecord } | { ok: false; current: AccountRecord | undefined }> {
-  const res = await conditional(() =>
-    db.doc.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: accountKey(r),
-        UpdateExpression:
-          'SET sealedTokens = :tokens, expiresAt = :exp, refreshedAt = :at, #scope = :scope, generation = :next, dueShard = :shard, dueAt = :due, #status = :linked REMOVE leaseOwner, leaseUntil, lastError',
-        ConditionExpression: 'generation = :gen AND #status = :linked',
-        ExpressionAttributeNames: { '#scope': 'scope', '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':tokens': next.sealedTokens,
-          ':exp': next.expiresAt,
-          ':at': next.refreshedAt,
-          ':scope': next.scope,
-          ':next': fromGeneration + 1,
-          ':gen': fromGeneration,
-          ':shard': dueShardOf(r.tenant, r.account),
-          ':due': next.dueAt,
-          ':linked': 'linked',
-        },
-        ReturnValues: 'ALL_NEW',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    ),
-  );
-  if (res.ok) return { ok: true, record: stripKeys<AccountRecord>(res.value.Attributes ?? {}) };
-  return { ok: false, current: res.old ? stripKeys<AccountRecord>(res.old) : undefined };
+): Promise<AccountCas> {
+  return updateAccountIf(db, r, {
+    UpdateExpression:
+      'SET sealedTokens = :tokens, expiresAt = :exp, refreshedAt = :at, #scope = :scope, generation = :next, dueShard = :shard, dueAt = :due, #status = :linked REMOVE leaseOwner, leaseUntil, lastError',
+    ConditionExpression: 'generation = :gen AND #status = :linked',
+    ExpressionAttributeNames: { '#scope': 'scope', '#status': 'status' },
+    ExpressionAttributeValues: {
+      ':tokens': next.sealedTokens,
+      ':exp': next.expiresAt,
+      ':at': next.refreshedAt,
+      ':scope': next.scope,
+      ':next': fromGeneration + 1,
+      ':gen': fromGeneration,
+      ':shard': dueShardOf(r.tenant, r.account),
+      ':due': next.dueAt,
+      ':linked': 'linked',
+    },
+  });
 }
 
 /** Gives a lease back after a transient failure, noting why and when the refresher should try again. */
@@ -143,23 +139,13 @@ export async function setAccountStatus(
   atGeneration: number,
   status: Exclude<AccountStatus, 'linked'>,
   lastError: string,
-): Promise<{ ok: true; record: AccountRecord } | { ok: false; current: AccountRecord | undefined }> {
-  const res = await conditional(() =>
-    db.doc.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: accountKey(r),
-        UpdateExpression: 'SET #status = :status, lastError = :err REMOVE leaseOwner, leaseUntil, dueShard, dueAt',
-        ConditionExpression: 'generation = :gen',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':status': status, ':err': lastError, ':gen': atGeneration },
-        ReturnValues: 'ALL_NEW',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    ),
-  );
-  if (res.ok) return { ok: true, record: stripKeys<AccountRecord>(res.value.Attributes ?? {}) };
-  return { ok: false, current: res.old ? stripKeys<AccountRecord>(res.old) : undefined };
+): Promise<AccountCas> {
+  return updateAccountIf(db, r, {
+    UpdateExpression: 'SET #status = :status, lastError = :err REMOVE leaseOwner, leaseUntil, dueShard, dueAt',
+    ConditionExpression: 'generation = :gen',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':status': status, ':err': lastError, ':gen': atGeneration },
+  });
 }
 
 export async function deleteAccount(db: Db, tenant: string, account: string): Promise<AccountRecord | undefined> {
@@ -238,20 +224,13 @@ export async function takeDueLease(
   now: number,
   leaseMs: number,
 ): Promise<AccountRecord | undefined> {
-  const res = await conditional(() =>
-    db.doc.send(
-      new UpdateCommand({
-        TableName: db.table,
-        Key: accountKey(r),
-        UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until',
-        ConditionExpression: 'dueAt <= :nowS AND #status = :linked AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':owner': owner, ':until': now + leaseMs, ':nowS': Math.floor(now / 1000), ':linked': 'linked', ':now': now },
-        ReturnValues: 'ALL_NEW',
-      }),
-    ),
-  );
-  return res.ok ? stripKeys<AccountRecord>(res.value.Attributes ?? {}) : undefined;
+  const res = await updateAccountIf(db, r, {
+    UpdateExpression: 'SET leaseOwner = :owner, leaseUntil = :until',
+    ConditionExpression: 'dueAt <= :nowS AND #status = :linked AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':owner': owner, ':until': now + leaseMs, ':nowS': Math.floor(now / 1000), ':linked': 'linked', ':now': now },
+  });
+  return res.ok ? res.record : undefined;
 }
 
 /**
@@ -263,7 +242,7 @@ export async function deleteAccountAtGeneration(
   db: Db,
   r: { tenant: string; account: string },
   generation: number,
-): Promise<{ ok: true; record: AccountRecord } | { ok: false; current: AccountRecord | undefined }> {
+): Promise<AccountCas> {
   const res = await conditional(() =>
     db.doc.send(
       new DeleteCommand({
