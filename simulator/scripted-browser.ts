@@ -22,7 +22,14 @@ export class ScriptedBrowser {
   }
 
   /** Follows a link URL through the provider's login back to the broker's callback; answers the callback's response. */
+  /** Follows a link URL through the provider's login back to the broker's callback; answers the callback's response. */
   async completeLink(linkUrl: string): Promise<{ callback: Response; callbackUrl: string }> {
+    const callbackUrl = await this.reachCallback(linkUrl);
+    return { callback: await this.open(callbackUrl), callbackUrl };
+  }
+
+  /** Opens a link URL and logs in at the provider; answers where the provider sends the browser back, without going there. */
+  async reachCallback(linkUrl: string): Promise<string> {
     const authorize = await this.open(linkUrl);
     if (authorize.status !== 302) throw new Error(`authorize answered ${authorize.status}: ${await authorize.text()}`);
     const providerUrl = authorize.headers.get('location')!;
@@ -33,13 +40,13 @@ export class ScriptedBrowser {
       // the provider refused before login (it redirected straight back with an error)
       const back = loginPage.headers.get('location');
       if (!back) throw new Error(`no login form: ${loginPage.status} ${html.slice(0, 200)}`);
-      return { callback: await this.open(back), callbackUrl: back };
+      return back;
     }
     const fields = [...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map(([, k, v]) => [k!, decode(v!)]);
     const submit = await this.open(decode(form[1]!), { method: 'POST', body: new URLSearchParams(fields).toString(), contentType: 'application/x-www-form-urlencoded' });
     const callbackUrl = submit.headers.get('location');
     if (!callbackUrl) throw new Error(`login answered ${submit.status} without a redirect`);
-    return { callback: await this.open(callbackUrl), callbackUrl };
+    return callbackUrl;
   }
 
   private cookieHeader(url: URL): string {
