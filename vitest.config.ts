@@ -24,6 +24,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    reporters: ['default'],
+    // CI also writes a JSON summary, from which .ci/run prints the plain "N passed, N failed" line
+    reporters: process.env.CI ? ['default', ['json', { outputFile: 'test/.tmp/results.json' }]] : ['default'],
   },
 });
