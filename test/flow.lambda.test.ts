@@ -10,6 +10,7 @@ import type { Db } from '../lib/store/table.js';
 import { startLongPortSimulator, type LongPortSimulator } from '../simulator/longport-simulator.js';
 import { apiGatewayEvent, asLambdaHandler, invoke, lambdaContext, type Answer, type EventInit, type LambdaHandler } from './support/apigw.js';
 import { dynamoEndpoint, freshTable } from './support/dynamo.js';
+import { captureJsonLogLines } from './support/stdout.js';
 import { FAKE_KEY_ARN, installFakeKms, type FakeKms } from './support/fake-kms.js';
 
 /** The API's default endpoint: the broker's BROKER_PUBLIC_URL and the domain of every event. */
@@ -34,15 +35,7 @@ let resetLambdaDeps: () => void;
 const logLines: string[] = [];
 
 beforeAll(async () => {
-  const write = process.stdout.write.bind(process.stdout);
-  vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    if (text.startsWith('{"time"')) {
-      logLines.push(text);
-      return true;
-    }
-    return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof process.stdout.write);
+  captureJsonLogLines(logLines);
   kms = installFakeKms(FAKE_KEY_ARN);
   const env: Record<string, string> = {
     BROKER_MODE: 'aws',

@@ -8,6 +8,7 @@ import { getAccount } from '../lib/store/accounts.js';
 import type { AccountTokens } from '../lib/store/records.js';
 import { lambdaContext } from './support/apigw.js';
 import { dynamoEndpoint } from './support/dynamo.js';
+import { captureJsonLogLines } from './support/stdout.js';
 import { installFakeKms, type FakeKms } from './support/fake-kms.js';
 import { linkAccount } from './support/flow.js';
 import { PUBLIC_URL, startHarness, type Harness } from './support/harness.js';
@@ -40,15 +41,7 @@ beforeAll(async () => {
     AWS_SECRET_ACCESS_KEY: 'test',
   };
   for (const [k, v] of Object.entries(env)) vi.stubEnv(k, v);
-  const write = process.stdout.write.bind(process.stdout);
-  vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    if (text.startsWith('{"time"')) {
-      stdout.push(text);
-      return true;
-    }
-    return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof process.stdout.write);
+  captureJsonLogLines(stdout);
 });
 
 afterAll(async () => {
