@@ -80,3 +80,20 @@ describe('link URLs and return_to', () => {
     expect(await callback.text()).toContain('Account linked');
   });
 });
+
+describe('links and tenant lifetimes', () => {
+  it('a link made for a tenant that was deleted and registered again under the same id cannot be used', async () => {
+    h = await startHarness();
+    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' });
+    const { link_url } = (await (await api(h, 'POST', '/v1/tenants/acme/accounts/alice/link', {})).json()) as { link_url: string };
+    expect((await api(h, 'DELETE', '/v1/tenants/acme')).status).toBe(204);
+    h.clock.advance(1000);
+    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' });
+
+    const res = await h.app.request(link_url);
+
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('not valid');
+    expect(h.sim.stats.authorizations).toBe(0);
+  });
+});

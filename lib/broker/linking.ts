@@ -31,7 +31,7 @@ export async function createLink(
   const returnTo = input.return_to === undefined ? undefined : checkReturnTo(input.return_to, t.returnToOrigins);
   const linkId = randomBytes(32).toString('base64url');
   const expiresAt = deps.clock() + LINK_TTL_MS;
-  await putLink(deps.db, { linkId, tenant, account, ...(returnTo ? { returnTo } : {}), createdBy: caller.id, expiresAt });
+  await putLink(deps.db, { linkId, tenant, account, ...(returnTo ? { returnTo } : {}), createdBy: caller.id, tenantCreatedAt: t.createdAt, expiresAt });
   await audit(deps, tenant, 'link.create', { caller: caller.id, account, outcome: 'created' });
   // the link lives on the host of the tenant's registered redirect URI: the flow cookie set by
   // /oauth/authorize must come back to /oauth/callback on that same host
@@ -81,6 +81,8 @@ export async function startAuthorization(deps: BrokerDeps, linkId: string): Prom
   } catch (err) {
     throw new LinkFlowError(asBrokerError(err), flowRef);
   }
+  // a link outlives neither its tenant nor a tenant deleted and registered again under the same id
+  if (tenant.createdAt !== peeked.tenantCreatedAt) throw invalid('unknown');
   const now = deps.clock();
   // the link is single-use: consumed by a conditional delete before the flow starts
   const consumed = await consumeLink(deps.db, linkId, now);
@@ -100,6 +102,7 @@ export async function startAuthorization(deps: BrokerDeps, linkId: string): Prom
       redirectUri: tenant.redirectUri,
       issuer: tenant.issuer,
       createdBy: link.createdBy,
+      tenantCreatedAt: link.tenantCreatedAt,
       expiresAt: now + LINK_TTL_MS,
     };
     await putFlowState(deps.db, flow);
@@ -139,7 +142,7 @@ export async function completeLink(
     const tenant = await loadTenant(deps, flow.tenant);
     // the origin must still be one the tenant allows (it may have changed since the link was made)
     flowRef.returnTo = flow.returnTo && isAllowedReturnTo(flow.returnTo, tenant.returnToOrigins) ? flow.returnTo : undefined;
-    if (tenant.issuer !== flow.issuer || tenant.redirectUri !== flow.redirectUri) {
+    if (tenant.createdAt !== flow.tenantCreatedAt || tenant.issuer !== flow.issuer || tenant.redirectUri !== flow.redirectUri) {
       throw new BrokerError('conflict', 409, 'The tenant was re-registered while this sign-in was running. Start again from a new link.');
     }
     const as = await deps.discovery.get(flow.issuer);

@@ -42,6 +42,8 @@ export interface LinkRecord {
   account: string;
   returnTo?: string;
   createdBy: string;
+  /** `createdAt` of the tenant the link was made for: a tenant deleted and made again is another tenant. */
+  tenantCreatedAt: number;
   expiresAt: number;
 }
 
@@ -57,6 +59,7 @@ export interface FlowStateRecord {
   redirectUri: string;
   issuer: string;
   createdBy: string;
+  tenantCreatedAt: number;
   expiresAt: number;
 }
 
