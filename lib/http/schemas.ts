@@ -15,18 +15,6 @@ export const ErrorBody = z
 
 export const Scope = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'must be an RFC 6749 scope').max(256);
 
-export const RegisterTenantBody = z
-  .object({
-    region: z.enum(REGIONS as [string, ...string[]]).openapi({ example: 'global' }),
-    scope: Scope.optional().openapi({ example: '3' }),
-    return_to_origins: z.array(z.string().max(2048)).max(20).optional().openapi({ example: ['https://app.example.com'] }),
-    client_id: z.string().min(1).max(256).optional(),
-    client_secret: z.string().min(1).max(1024).optional(),
-    token_endpoint_auth_method: z.enum(['none', 'client_secret_post', 'client_secret_basic']).optional(),
-  })
-  .strict()
-  .refine((b) => b.client_secret === undefined || b.client_id !== undefined, { message: 'client_secret needs client_id', path: ['client_secret'] })
-  .openapi('RegisterTenant');
 
 export const TenantBody = z
   .object({
@@ -86,7 +74,12 @@ export const callerSecurity: Record<string, string[]>[] = [{ iam: [] }, { bearer
 /** `PUT /v1/tenants/{tenant}`: registration, import, or settings of an existing tenant. */
 export const PutTenantBody = z
   .object({
-    ...RegisterTenantBody.shape,
+    region: z.enum(REGIONS as [string, ...string[]]).openapi({ example: 'global' }),
+    scope: Scope.optional().openapi({ example: '3' }),
+    return_to_origins: z.array(z.string().max(2048)).max(20).optional().openapi({ example: ['https://app.example.com'] }),
+    client_id: z.string().min(1).max(256).optional(),
+    client_secret: z.string().min(1).max(1024).optional(),
+    token_endpoint_auth_method: z.enum(['none', 'client_secret_post', 'client_secret_basic']).optional(),
     change_region: z
       .boolean()
       .optional()
