@@ -1,5 +1,5 @@
 import { BrokerError, notFound } from '../errors.js';
-import { revokeToken } from '../oauth/client.js';
+import { revokeToken, type OAuthClient } from '../oauth/client.js';
 import { classifyUpstreamError } from '../oauth/upstream.js';
 import { deleteAccountAtGeneration, getAccount, listAccounts } from '../store/accounts.js';
 import { listAudit, type AuditEvent } from '../store/audit.js';
@@ -113,15 +113,16 @@ export const REVOCATION_RETRY_MS = 200;
  * RFC 7009 §2.1: revokes an account's refresh token at the issuer that granted it, with the client
  * it was granted to. A transient failure is retried once; then the outcome is recorded, never
  * thrown: a provider outage must not keep an account linked against its owner's will.
+ * `openedClient`: the tenant's client when the caller has it open already (saves a decrypt).
  */
-export async function revokeAccountTokens(deps: BrokerDeps, tenant: TenantRecord, record: AccountRecord): Promise<Revocation> {
+export async function revokeAccountTokens(deps: BrokerDeps, tenant: TenantRecord, record: AccountRecord, openedClient?: OAuthClient): Promise<Revocation> {
   // tokens are only ever sent back to the issuer that granted them, by the client they were granted to
   if (record.issuer !== tenant.issuer) return { revoked: false, reason: 'issuer_changed' };
   let tokens: AccountTokens;
-  let client: Awaited<ReturnType<typeof tenantClient>>;
+  let client: OAuthClient;
   try {
     tokens = await deps.cipher.open<AccountTokens>(record.sealedTokens, accountTokensContext(record.tenant, record.account));
-    client = await tenantClient(deps, tenant);
+    client = openedClient ?? (await tenantClient(deps, tenant));
   } catch (err) {
     deps.log.error('account.revocation_skipped', { tenant: record.tenant, account: record.account, reason: 'unreadable_credentials', err });
     return { revoked: false, reason: 'unreadable_credentials' };

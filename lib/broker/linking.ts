@@ -1,13 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { BrokerError } from '../errors.js';
-import { authorizationUrl, exchangeCode, revokeToken, validateCallback } from '../oauth/client.js';
+import { authorizationUrl, exchangeCode, validateCallback } from '../oauth/client.js';
 import { classifyUpstreamError } from '../oauth/upstream.js';
 import { getAccount, putLinkedAccount } from '../store/accounts.js';
 import { consumeFlowState, consumeLink, peekLink, putFlowState, putLink } from '../store/links.js';
 import type { AccountRecord, AccountTokens, FlowStateRecord, TenantRecord } from '../store/records.js';
 import type { ServerMetadata } from '../oauth/discovery.js';
 import { accountTokensContext, nextDueAt } from './account-tokens.js';
+import { revokeAccountTokens } from './accounts.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
@@ -163,7 +164,8 @@ export async function completeLink(
     deps.tokenCache.delete(TokenCache.key(flow.tenant, flow.account));
     await audit(deps, flow.tenant, 'link.complete', { caller: flow.createdBy, account: flow.account, outcome: previous ? 'relinked' : 'linked' });
     await deps.events.publish('AccountLinked', { tenant: flow.tenant, account: flow.account, relinked: Boolean(previous) });
-    if (previous) await revokeReplaced(deps, previous, client, as);
+    // the replaced refresh token is revoked upstream (RFC 7009); the outcome is logged, never thrown
+    if (previous) await revokeAccountTokens(deps, tenant, previous, client);
     return { tenant: flow.tenant, account: flow.account, returnTo: flowRef.returnTo };
   } catch (err) {
     const error = asBrokerError(err);
@@ -205,18 +207,6 @@ async function storeLinkedTokens(
     if (res.ok) return res.previous;
   }
   throw new BrokerError('conflict', 409, 'The account changed repeatedly while linking. Try again.');
-}
-
-/** Re-linking: the replaced refresh token is revoked upstream (RFC 7009), best effort. */
-async function revokeReplaced(deps: BrokerDeps, previous: AccountRecord, client: Parameters<typeof revokeToken>[2], as: Parameters<typeof revokeToken>[1]): Promise<void> {
-  // a token is only ever sent back to the issuer that granted it (the tenant may have moved region)
-  if (previous.issuer !== as.issuer) return;
-  try {
-    const old = await deps.cipher.open<AccountTokens>(previous.sealedTokens, accountTokensContext(previous.tenant, previous.account));
-    if (old.refresh_token) await revokeToken(deps.http, as, client, old.refresh_token, 'refresh_token');
-  } catch (err) {
-    deps.log.warn('link.revoke_replaced_failed', { tenant: previous.tenant, account: previous.account, err });
-  }
 }
 
 export function asBrokerError(err: unknown): BrokerError {
