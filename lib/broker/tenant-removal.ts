@@ -1,14 +1,11 @@
-import { BrokerError } from '../errors.js';
-import { deleteRegisteredClient } from '../oauth/client.js';
-import { classifyUpstreamError } from '../oauth/upstream.js';
 import { listAccounts } from '../store/accounts.js';
-import type { ClientSecrets, TenantRecord } from '../store/records.js';
+import type { TenantRecord } from '../store/records.js';
 import { deleteTenant } from '../store/tenants.js';
-import { REVOCATION_RETRY_MS, unlinkRecord } from './accounts.js';
+import { unlinkRecord } from './accounts.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
-import { readTenant, tenantSecretsContext } from './tenants.js';
+import { deleteTenantClient, readTenant } from './tenants.js';
 
 /** Accounts unlinked at once while a tenant is removed. */
 const UNLINK_CONCURRENCY = 8;
@@ -32,7 +29,7 @@ export async function removeTenant(deps: BrokerDeps, caller: Caller, tenant: str
   requireAccess(caller, tenant, 'admin');
   const t = await readTenant(deps, tenant);
   const first = await unlinkAll(deps, t, caller.id);
-  const client = await deleteClient(deps, t);
+  const client = await deleteTenantClient(deps, t);
   // a link completed while the first sweep ran; once the client is gone no code exchange can succeed
   const late = await unlinkAll(deps, t, caller.id);
   await deleteTenant(deps.db, tenant);
@@ -57,35 +54,4 @@ async function unlinkAll(deps: BrokerDeps, tenant: TenantRecord, callerId: strin
     cursor = page.next;
   } while (cursor);
   return { accounts, revoked };
-}
-
-/**
- * RFC 7592 §2.3: deletes the tenant's client with its registration access token. A transient
- * failure is retried once; after that the client is left at the provider and logged
- * (`tenant.orphan_client`, with its client_id) — the removal goes on.
- */
-async function deleteClient(deps: BrokerDeps, tenant: TenantRecord): Promise<{ deleted: true } | { deleted: false; reason: string }> {
-  if (!tenant.registrationClientUri || !tenant.sealedRegistration) return { deleted: false, reason: 'no_registration_client_uri' };
-  let token: string | undefined;
-  try {
-    token = (await deps.cipher.open<ClientSecrets>(tenant.sealedRegistration, tenantSecretsContext(tenant.tenant))).registration_access_token;
-  } catch (err) {
-    deps.log.error('tenant.orphan_client', { tenant: tenant.tenant, clientId: tenant.clientId, reason: 'unreadable_credentials', err });
-    return { deleted: false, reason: 'unreadable_credentials' };
-  }
-  if (!token) return { deleted: false, reason: 'no_registration_access_token' };
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await deleteRegisteredClient(deps.http, tenant.issuer, tenant.registrationClientUri, token);
-      return { deleted: true };
-    } catch (caught) {
-      const err = caught instanceof BrokerError ? caught : classifyUpstreamError(caught, 'client deletion');
-      if (err.code === 'upstream_unavailable' && attempt < 2) {
-        await new Promise((resolve) => setTimeout(resolve, REVOCATION_RETRY_MS));
-        continue;
-      }
-      deps.log.warn('tenant.orphan_client', { tenant: tenant.tenant, clientId: tenant.clientId, attempts: attempt, reason: err.code, err });
-      return { deleted: false, reason: err.code };
-    }
-  }
 }

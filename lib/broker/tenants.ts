@@ -1,11 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Region } from '../config.js';
 import { TENANT_SCOPE } from '../crypto/token-cipher.js';
 import { BrokerError, notFound } from '../errors.js';
 import { deleteRegisteredClient, registerClient, type OAuthClient, type RegisteredClient } from '../oauth/client.js';
+import { classifyUpstreamError } from '../oauth/upstream.js';
 import type { AccountRecord, ClientSecrets, TenantRecord, TokenEndpointAuthMethod } from '../store/records.js';
 import { listAccounts, setAccountStatus } from '../store/accounts.js';
 import { createTenant, getTenant, replaceTenant } from '../store/tenants.js';
-import { revokeAccountTokens } from './accounts.js';
+import { REVOCATION_RETRY_MS, revokeAccountTokens } from './accounts.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
@@ -193,7 +195,8 @@ async function moveRegion(deps: BrokerDeps, caller: Caller, existing: TenantReco
   }
   const moved = await requireReauthOffIssuer(deps, next, caller.id, existing);
   await audit(deps, existing.tenant, 'tenant.update', { caller: caller.id, outcome: `region_changed:${existing.region}->${input.region}` });
-  await retireClient(deps, existing);
+  // the former client goes with its grants (RFC 7592); a failure is logged and the move stands
+  await deleteTenantClient(deps, existing);
   deps.log.info('tenant.region_changed', { tenant: existing.tenant, from: existing.region, to: input.region, accountsNeedingReauth: moved });
   return tenantView(next);
 }
@@ -237,14 +240,34 @@ async function markNeedsReauth(deps: BrokerDeps, rec: AccountRecord, callerId: s
   return false;
 }
 
-/** RFC 7592 §2.3: deletes a tenant's former client (its grants die with it), best effort. */
-async function retireClient(deps: BrokerDeps, former: TenantRecord): Promise<void> {
-  if (!former.registrationClientUri || !former.sealedRegistration) return;
+/**
+ * RFC 7592 §2.3: deletes the tenant's client with its registration access token. A transient
+ * failure is retried once; after that the client is left at the provider and logged
+ * (`tenant.orphan_client`, with its client_id) — the removal goes on.
+ */
+export async function deleteTenantClient(deps: BrokerDeps, tenant: TenantRecord): Promise<{ deleted: true } | { deleted: false; reason: string }> {
+  if (!tenant.registrationClientUri || !tenant.sealedRegistration) return { deleted: false, reason: 'no_registration_client_uri' };
+  let token: string | undefined;
   try {
-    const { registration_access_token } = await deps.cipher.open<ClientSecrets>(former.sealedRegistration, tenantSecretsContext(former.tenant));
-    if (registration_access_token) await deleteRegisteredClient(deps.http, former.issuer, former.registrationClientUri, registration_access_token);
+    token = (await deps.cipher.open<ClientSecrets>(tenant.sealedRegistration, tenantSecretsContext(tenant.tenant))).registration_access_token;
   } catch (err) {
-    deps.log.warn('tenant.orphan_client', { tenant: former.tenant, clientId: former.clientId, err });
+    deps.log.error('tenant.orphan_client', { tenant: tenant.tenant, clientId: tenant.clientId, reason: 'unreadable_credentials', err });
+    return { deleted: false, reason: 'unreadable_credentials' };
+  }
+  if (!token) return { deleted: false, reason: 'no_registration_access_token' };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await deleteRegisteredClient(deps.http, tenant.issuer, tenant.registrationClientUri, token);
+      return { deleted: true };
+    } catch (caught) {
+      const err = caught instanceof BrokerError ? caught : classifyUpstreamError(caught, 'client deletion');
+      if (err.code === 'upstream_unavailable' && attempt < 2) {
+        await sleep(REVOCATION_RETRY_MS);
+        continue;
+      }
+      deps.log.warn('tenant.orphan_client', { tenant: tenant.tenant, clientId: tenant.clientId, attempts: attempt, reason: err.code, err });
+      return { deleted: false, reason: err.code };
+    }
   }
 }
 
