@@ -1,11 +1,12 @@
 import { BrokerError, notFound } from '../errors.js';
 import { refreshGrant, type GrantedTokens } from '../oauth/client.js';
 import { classifyUpstreamError } from '../oauth/upstream.js';
-import { commitRefresh, getAccount, releaseRefreshLease, setAccountStatus, takeRefreshLease } from '../store/accounts.js';
+import { commitRefresh, getAccount, releaseRefreshLease, takeRefreshLease } from '../store/accounts.js';
 import type { AccountRecord, AccountTokens, TenantRecord } from '../store/records.js';
 import { accountTokensContext, nextDueAt } from './account-tokens.js';
 import { audit } from './audit-trail.js';
 import type { BrokerDeps } from './deps.js';
+import { requireReauth } from './reauth.js';
 import { loadTenant, tenantClient } from './tenants.js';
 import { TokenCache } from './token-cache.js';
 
@@ -226,13 +227,7 @@ async function onInvalidGrant(deps: BrokerDeps, rec: AccountRecord, req: Pick<Re
 }
 
 async function markNeedsReauth(deps: BrokerDeps, rec: AccountRecord, caller: string, reason: string): Promise<never> {
-  const res = await setAccountStatus(deps.db, rec, rec.generation, 'needs_reauth', reason);
-  deps.tokenCache.delete(TokenCache.key(rec.tenant, rec.account));
-  if (res.ok) {
-    deps.log.warn('refresh.reauth_required', { tenant: rec.tenant, account: rec.account, reason });
-    await audit(deps, rec.tenant, 'account.reauth', { caller, account: rec.account, outcome: reason });
-    await deps.events.publish('ReauthRequired', { tenant: rec.tenant, account: rec.account, reason });
-  }
+  await requireReauth(deps, rec, caller, reason);
   throw reauthRequired(rec);
 }
 

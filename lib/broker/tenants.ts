@@ -5,14 +5,14 @@ import { BrokerError, notFound } from '../errors.js';
 import { deleteRegisteredClient, registerClient, type OAuthClient, type RegisteredClient } from '../oauth/client.js';
 import { classifyUpstreamError } from '../oauth/upstream.js';
 import type { AccountRecord, ClientSecrets, TenantRecord, TokenEndpointAuthMethod } from '../store/records.js';
-import { listAccounts, setAccountStatus } from '../store/accounts.js';
+import { listAccounts } from '../store/accounts.js';
 import { createTenant, getTenant, replaceTenant } from '../store/tenants.js';
 import { REVOCATION_RETRY_MS, revokeAccountTokens } from './accounts.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
+import { requireReauth } from './reauth.js';
 import { checkOrigins } from './return-to.js';
-import { TokenCache } from './token-cache.js';
 
 export const DEFAULT_SCOPE = '3';
 
@@ -227,13 +227,8 @@ async function requireReauthOffIssuer(deps: BrokerDeps, tenant: TenantRecord, ca
 async function markNeedsReauth(deps: BrokerDeps, rec: AccountRecord, callerId: string): Promise<boolean> {
   let current: AccountRecord | undefined = rec;
   for (let attempt = 0; attempt < 3 && current?.status === 'linked'; attempt++) {
-    const res = await setAccountStatus(deps.db, current, current.generation, 'needs_reauth', 'region_changed');
-    if (res.ok) {
-      deps.tokenCache.delete(TokenCache.key(rec.tenant, rec.account));
-      await audit(deps, rec.tenant, 'account.reauth', { caller: callerId, account: rec.account, outcome: 'region_changed' });
-      await deps.events.publish('ReauthRequired', { tenant: rec.tenant, account: rec.account, reason: 'region_changed' });
-      return true;
-    }
+    const res = await requireReauth(deps, current, callerId, 'region_changed');
+    if (res.ok) return true;
     current = res.current;
   }
   if (current?.status === 'linked') throw new BrokerError('conflict', 409, `account ${rec.account} kept changing during the region change; send the request again`);
