@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerError, notFound } from '../errors.js';
 import { revokeToken, type OAuthClient } from '../oauth/client.js';
 import { classifyUpstreamError } from '../oauth/upstream.js';
@@ -166,4 +167,3 @@ const pageSize = (limit: number | undefined) => Math.min(Math.max(1, limit ?? DE
 
 const accountNotFound = (tenant: string, account: string) => notFound(`account ${account} of tenant ${tenant} is not linked`);
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

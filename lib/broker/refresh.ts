@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerError, notFound } from '../errors.js';
 import { refreshGrant, type GrantedTokens } from '../oauth/client.js';
 import { classifyUpstreamError } from '../oauth/upstream.js';
@@ -8,7 +9,6 @@ import { audit } from './audit-trail.js';
 import type { BrokerDeps } from './deps.js';
 import { requireReauth } from './reauth.js';
 import { loadTenant, tenantClient } from './tenants.js';
-import { TokenCache } from './token-cache.js';
 
 /**
  * The refresh engine. One refresh call to the provider per token generation, whoever asks:
@@ -182,8 +182,7 @@ export async function refreshHeld(
     leadS: Math.round((rec.expiresAt - started) / 1000),
     rotated: Boolean(granted!.refresh_token),
   });
-  const { expiresAt, scope, generation } = committed.record;
-  deps.tokenCache.set(TokenCache.key(rec.tenant, rec.account), { accessToken: next.access_token, expiresAt, scope, generation, cachedAt: now });
+  deps.tokenCache.remember(committed.record, next.access_token, now);
   await audit(deps, rec.tenant, 'token.refresh', { caller: req.caller, account: rec.account, outcome: 'refreshed' });
   if (rec.lastError) await deps.events.publish('AccountRecovered', { tenant: rec.tenant, account: rec.account, reason: rec.lastError });
   return { record: committed.record, accessToken: next.access_token, refreshed: true, stale: false };
@@ -253,4 +252,3 @@ async function withRetries<T>(deps: BrokerDeps, deadline: number, call: () => Pr
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

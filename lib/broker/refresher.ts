@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerError } from '../errors.js';
 import { metricFields } from '../metrics.js';
 import { queryDueAccounts, takeDueLease } from '../store/accounts.js';
@@ -141,4 +142,3 @@ function median(values: number[]): number | undefined {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));

@@ -44,6 +44,12 @@ export class TokenCache {
     return entry;
   }
 
+  /** Caches the access token of a committed account record. */
+  remember(record: { tenant: string; account: string; expiresAt: number; scope: string; generation: number }, accessToken: string, now: number): void {
+    const { expiresAt, scope, generation } = record;
+    this.set(TokenCache.key(record.tenant, record.account), { accessToken, expiresAt, scope, generation, cachedAt: now });
+  }
+
   /** Stores an entry unless a newer generation is already cached. */
   set(key: string, entry: CachedToken): void {
     const current = this.entries.get(key);

@@ -42,10 +42,7 @@ export async function getToken(
     throw err;
   }
   const outcome = fresh.stale ? 'served_stale' : fresh.refreshed ? 'refreshed' : 'ok';
-  if (!fresh.stale) {
-    const { expiresAt, scope, generation } = fresh.record;
-    deps.tokenCache.set(cacheKey, { accessToken: fresh.accessToken, expiresAt, scope, generation, cachedAt: deps.clock() });
-  }
+  if (!fresh.stale) deps.tokenCache.remember(fresh.record, fresh.accessToken, deps.clock());
   await audit(deps, target.tenant, action, { caller: caller.id, account: target.account, outcome });
   return tokenAnswer(fresh.record, fresh.accessToken, deps.clock());
 }
