@@ -1,7 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerError, notFound } from '../errors.js';
 import { revokeToken, type OAuthClient } from '../oauth/client.js';
-import { classifyUpstreamError } from '../oauth/upstream.js';
+import { tryTwice } from '../oauth/upstream.js';
 import { deleteAccountAtGeneration, getAccount, listAccounts } from '../store/accounts.js';
 import { listAudit, type AuditEvent } from '../store/audit.js';
 import type { AccountRecord, AccountStatus, AccountTokens, TenantRecord } from '../store/records.js';
@@ -129,22 +128,19 @@ export async function revokeAccountTokens(deps: BrokerDeps, tenant: TenantRecord
     return { revoked: false, reason: 'unreadable_credentials' };
   }
   const [token, hint] = tokens.refresh_token ? [tokens.refresh_token, 'refresh_token' as const] : [tokens.access_token, 'access_token' as const];
-  for (let attempt = 1; ; attempt++) {
-    try {
+  const outcome = await tryTwice(
+    async () => {
       const as = await deps.discovery.get(record.issuer);
       if (!as.revocation_endpoint) return { revoked: false, reason: 'no_revocation_endpoint' };
       await revokeToken(deps.http, as, client, token, hint);
       return { revoked: true };
-    } catch (caught) {
-      const err = caught instanceof BrokerError ? caught : classifyUpstreamError(caught, 'revocation');
-      if (err.code === 'upstream_unavailable' && attempt < 2) {
-        await sleep(REVOCATION_RETRY_MS);
-        continue;
-      }
-      deps.log.warn('account.revocation_failed', { tenant: record.tenant, account: record.account, attempts: attempt, reason: err.code, err });
-      return { revoked: false, reason: err.code };
-    }
-  }
+    },
+    'revocation',
+    REVOCATION_RETRY_MS,
+  );
+  if (outcome.ok) return outcome.value;
+  deps.log.warn('account.revocation_failed', { tenant: record.tenant, account: record.account, attempts: outcome.attempts, reason: outcome.error.code, err: outcome.error });
+  return { revoked: false, reason: outcome.error.code };
 }
 
 /**

@@ -1,9 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Region } from '../config.js';
 import { TENANT_SCOPE } from '../crypto/token-cipher.js';
 import { BrokerError, notFound } from '../errors.js';
 import { deleteRegisteredClient, registerClient, type OAuthClient, type RegisteredClient } from '../oauth/client.js';
-import { classifyUpstreamError } from '../oauth/upstream.js';
+import { tryTwice } from '../oauth/upstream.js';
 import type { AccountRecord, ClientSecrets, TenantRecord, TokenEndpointAuthMethod } from '../store/records.js';
 import { listAccounts } from '../store/accounts.js';
 import { createTenant, getTenant, replaceTenant } from '../store/tenants.js';
@@ -250,20 +249,10 @@ export async function deleteTenantClient(deps: BrokerDeps, tenant: TenantRecord)
     return { deleted: false, reason: 'unreadable_credentials' };
   }
   if (!token) return { deleted: false, reason: 'no_registration_access_token' };
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await deleteRegisteredClient(deps.http, tenant.issuer, tenant.registrationClientUri, token);
-      return { deleted: true };
-    } catch (caught) {
-      const err = caught instanceof BrokerError ? caught : classifyUpstreamError(caught, 'client deletion');
-      if (err.code === 'upstream_unavailable' && attempt < 2) {
-        await sleep(REVOCATION_RETRY_MS);
-        continue;
-      }
-      deps.log.warn('tenant.orphan_client', { tenant: tenant.tenant, clientId: tenant.clientId, attempts: attempt, reason: err.code, err });
-      return { deleted: false, reason: err.code };
-    }
-  }
+  const outcome = await tryTwice(() => deleteRegisteredClient(deps.http, tenant.issuer, tenant.registrationClientUri!, token), 'client deletion', REVOCATION_RETRY_MS);
+  if (outcome.ok) return { deleted: true };
+  deps.log.warn('tenant.orphan_client', { tenant: tenant.tenant, clientId: tenant.clientId, attempts: outcome.attempts, reason: outcome.error.code, err: outcome.error });
+  return { deleted: false, reason: outcome.error.code };
 }
 
 /** Best effort: delete a client through RFC 7592 when the server allows it. */

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as oauth from 'oauth4webapi';
 import { BrokerError, upstreamUnavailable } from '../errors.js';
 import { isLoopbackHost } from '../config.js';
@@ -83,6 +84,26 @@ export function classifyUpstreamError(err: unknown, what: string): BrokerError {
     return upstreamUnavailable(`${what}: the provider could not be reached`, { cause: errorSummary(err) });
   }
   return new BrokerError('upstream_error', 502, `${what}: unexpected failure talking to the provider`, { cause: errorSummary(err) });
+}
+
+/**
+ * Best-effort upstream calls (revocation, client deletion): one more try after `pauseMs` when the
+ * first fails transiently, then the classified failure is answered, never thrown.
+ */
+export async function tryTwice<T>(
+  call: () => Promise<T>,
+  what: string,
+  pauseMs: number,
+): Promise<{ ok: true; value: T } | { ok: false; error: BrokerError; attempts: number }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { ok: true, value: await call() };
+    } catch (caught) {
+      const error = classifyUpstreamError(caught, what);
+      if (error.code !== 'upstream_unavailable' || attempt >= 2) return { ok: false, error, attempts: attempt };
+      await sleep(pauseMs);
+    }
+  }
 }
 
 /*
