@@ -1,8 +1,5 @@
-import { handle } from 'hono/aws-lambda';
-import { buildApp } from '../lib/http/app.js';
-import { oauthRoutes } from '../lib/http/routes/oauth.js';
-import { lambdaDeps } from '../lib/runtime/aws.js';
+import { callbackRoutes } from '../lib/http/routes/callback.js';
+import { brokerLambda } from '../lib/runtime/broker-lambda.js';
 
 /** `GET /oauth/callback`: the provider's redirect back; exchanges the code and stores the tokens. */
-lambdaDeps();
-export const handler = handle(buildApp(lambdaDeps, [oauthRoutes]));
+export const handler = brokerLambda(callbackRoutes);

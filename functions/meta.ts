@@ -1,9 +1,5 @@
-import { handle } from 'hono/aws-lambda';
-import { buildApp } from '../lib/http/app.js';
-import { allGroups } from '../lib/http/routes/index.js';
-import { createLogger } from '../lib/log.js';
+import { metaApp } from '../lib/http/routes/meta-app.js';
+import { lambdaHttpHandler } from '../lib/runtime/lambda.js';
 
-/** `GET /healthz` and `GET /openapi.json`: public, no dependencies. */
-const log = createLogger({ base: { service: 'longport-token-broker' } });
-const meta = allGroups[allGroups.length - 1]!;
-export const handler = handle(buildApp(() => { throw new Error('meta routes use no dependencies'); }, [meta], { log }));
+/** `GET /healthz` and `GET /openapi.json`: public, and nothing of the broker is loaded. */
+export const handler = lambdaHttpHandler(metaApp());

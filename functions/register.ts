@@ -1,8 +1,5 @@
-import { handle } from 'hono/aws-lambda';
-import { buildApp } from '../lib/http/app.js';
 import { tenantRoutes } from '../lib/http/routes/tenants.js';
-import { lambdaDeps } from '../lib/runtime/aws.js';
+import { brokerLambda } from '../lib/runtime/broker-lambda.js';
 
-/** `PUT|GET /v1/tenants/{tenant}`: tenant registration and settings. */
-lambdaDeps();
-export const handler = handle(buildApp(lambdaDeps, [tenantRoutes]));
+/** `PUT|GET|DELETE /v1/tenants/{tenant}`: tenant registration and settings. */
+export const handler = brokerLambda(tenantRoutes);

@@ -1,8 +1,5 @@
-import { handle } from 'hono/aws-lambda';
-import { buildApp } from '../lib/http/app.js';
-import { tokenRoutes } from '../lib/http/routes/token.js';
-import { lambdaDeps } from '../lib/runtime/aws.js';
+import { tokenRoutes } from '../lib/http/routes/tokens.js';
+import { brokerLambda } from '../lib/runtime/broker-lambda.js';
 
 /** `GET …/accounts/{account}/token`: a valid access token, refreshed first when needed. */
-lambdaDeps();
-export const handler = handle(buildApp(lambdaDeps, [tokenRoutes]));
+export const handler = brokerLambda(tokenRoutes);

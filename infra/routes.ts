@@ -1,19 +1,18 @@
 import { ID_PATTERN } from '../lib/config.js';
+import { ROUTE_LIST, routeKey as routeKeyOf, type FunctionName, type HttpFunctionName, type Method, type RouteCaller } from '../lib/http/route-table.js';
 
 /**
- * Every route of the HTTP API, as CONTRACT.md lists them. The API construct creates exactly these
- * routes, and the grant helpers derive their IAM resources from the same list, so a route cannot be
- * reachable without a grant path (or granted without existing).
+ * The HTTP API's routes for the CDK stack, derived from the one route table. The API construct
+ * creates exactly these routes, and the grant helpers derive their IAM resources from the same
+ * list, so a route cannot be reachable without a grant path (or granted without existing).
  *
  *   public   no authorization: the end user's browser (`/oauth/*`) and probes (`/healthz`, `/openapi.json`)
  *   service  IAM (SigV4): reading and refreshing a tenant's tokens; admins may call these too
  *   admin    IAM (SigV4): everything else under `/v1`
  */
-export type HttpFunctionName = 'register' | 'authorize' | 'callback' | 'token' | 'refresh' | 'accounts' | 'meta';
-/** One Lambda per file in `functions/`; the refresher has no route (the schedule invokes it). */
-export type FunctionName = HttpFunctionName | 'refresher';
-export type RouteAccess = 'public' | 'service' | 'admin';
-export type RouteMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
+export type { FunctionName, HttpFunctionName };
+export type RouteAccess = RouteCaller;
+export type RouteMethod = Method;
 
 export interface RouteSpec {
   method: RouteMethod;
@@ -23,25 +22,11 @@ export interface RouteSpec {
   access: RouteAccess;
 }
 
-export const ROUTES: readonly RouteSpec[] = [
-  { method: 'PUT', path: '/v1/tenants/{tenant}', fn: 'register', access: 'admin' },
-  { method: 'GET', path: '/v1/tenants/{tenant}', fn: 'register', access: 'admin' },
-  { method: 'DELETE', path: '/v1/tenants/{tenant}', fn: 'register', access: 'admin' },
-  { method: 'POST', path: '/v1/tenants/{tenant}/accounts/{account}/link', fn: 'authorize', access: 'admin' },
-  { method: 'GET', path: '/v1/tenants/{tenant}/accounts/{account}/token', fn: 'token', access: 'service' },
-  { method: 'POST', path: '/v1/tenants/{tenant}/accounts/{account}/refresh', fn: 'refresh', access: 'service' },
-  { method: 'GET', path: '/v1/tenants/{tenant}/accounts', fn: 'accounts', access: 'admin' },
-  { method: 'GET', path: '/v1/tenants/{tenant}/accounts/{account}', fn: 'accounts', access: 'admin' },
-  { method: 'DELETE', path: '/v1/tenants/{tenant}/accounts/{account}', fn: 'accounts', access: 'admin' },
-  { method: 'GET', path: '/v1/tenants/{tenant}/audit', fn: 'accounts', access: 'admin' },
-  { method: 'GET', path: '/oauth/authorize', fn: 'authorize', access: 'public' },
-  { method: 'GET', path: '/oauth/callback', fn: 'callback', access: 'public' },
-  { method: 'GET', path: '/healthz', fn: 'meta', access: 'public' },
-  { method: 'GET', path: '/openapi.json', fn: 'meta', access: 'public' },
-];
+/** The API Gateway routes: the route table (`lib/http/route-table.ts`), read as infra needs it. */
+export const ROUTES: readonly RouteSpec[] = ROUTE_LIST.map((r) => ({ method: r.method, path: r.path, fn: r.fn, access: r.caller }));
 
 /** The route key API Gateway logs and matches on, e.g. `GET /oauth/callback`. */
-export const routeKey = (route: RouteSpec): string => `${route.method} ${route.path}`;
+export const routeKey = (route: RouteSpec): string => routeKeyOf(route);
 
 export const TOKEN_ROUTE = ROUTES.find((r) => r.fn === 'token')!;
 

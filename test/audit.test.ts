@@ -94,7 +94,7 @@ describe('the audit trail', () => {
       ['token.read', 'alice', serviceId, 'refreshed'],
       ['account.reauth', 'bob', serviceId, 'invalid_grant'],
       ['token.read', 'bob', serviceId, 'failed:reauth_required'],
-      ['access.denied', 'alice', `key:${keyFingerprint(OTHER_KEY)}`, 'forbidden:GET /v1/tenants/:tenant/accounts/:account/token'],
+      ['access.denied', 'alice', `key:${keyFingerprint(OTHER_KEY)}`, 'forbidden:GET /v1/tenants/{tenant}/accounts/{account}/token'],
       ['account.unlink', 'alice', 'admin', 'revoked'],
       ['tenant.update', '-', 'admin', 'updated'],
       ['account.unlink', 'bob', 'admin', 'revoked'],

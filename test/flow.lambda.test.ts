@@ -4,133 +4,42 @@
  * aws-sdk-client-mock for the key, and the LongPort simulator as the provider (real HTTP).
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { HTTP_FUNCTIONS, type HttpFunctionName } from '../lib/http/route-table.js';
 import { keys } from '../lib/store/schema.js';
 import type { Db } from '../lib/store/table.js';
-import { startLongPortSimulator, type LongPortSimulator } from '../simulator/longport-simulator.js';
-import { apiGatewayEvent, asLambdaHandler, invoke, lambdaContext, type Answer, type EventInit, type LambdaHandler } from './support/apigw.js';
-import { dynamoEndpoint, freshTable } from './support/dynamo.js';
-import { captureJsonLogLines } from './support/stdout.js';
-import { FAKE_KEY_ARN, installFakeKms, type FakeKms } from './support/fake-kms.js';
+import type { LongPortSimulator } from '../simulator/longport-simulator.js';
+import { apiGatewayEvent, invoke, lambdaContext, type Answer, type EventInit, type LambdaHandler } from './support/apigw.js';
+import { FAKE_KEY_ARN, type FakeKms } from './support/fake-kms.js';
+import { API_DOMAIN, loginAtProvider, PUBLIC_URL, useLambdaDeployment } from './support/lambda-deployment.js';
 
-/** The API's default endpoint: the broker's BROKER_PUBLIC_URL and the domain of every event. */
-const API_DOMAIN = 'abc123def4.execute-api.us-east-1.amazonaws.com';
-const PUBLIC_URL = `https://${API_DOMAIN}`;
 const RETURN_ORIGIN = 'https://app.example.com';
 const TOKEN_TTL_S = 600;
 
-interface Handlers {
-  register: LambdaHandler;
-  authorize: LambdaHandler;
-  callback: LambdaHandler;
-  token: LambdaHandler;
-  refresh: LambdaHandler;
-  meta: LambdaHandler;
-}
-
+const lambda = useLambdaDeployment();
+const logLines = lambda.logLines;
 let kms: FakeKms;
+beforeAll(() => {
+  kms = lambda.kms;
+});
+
+type Handlers = Record<HttpFunctionName, LambdaHandler>;
 let handlers: Handlers | undefined;
-let resetLambdaDeps: () => void;
-/** JSON lines the Lambda logger wrote to stdout (kept out of the test output). */
-const logLines: string[] = [];
-
-beforeAll(async () => {
-  captureJsonLogLines(logLines);
-  kms = installFakeKms(FAKE_KEY_ARN);
-  const env: Record<string, string> = {
-    BROKER_MODE: 'aws',
-    BROKER_KMS_KEY_ID: FAKE_KEY_ARN,
-    BROKER_PUBLIC_URL: PUBLIC_URL,
-    DYNAMODB_ENDPOINT: dynamoEndpoint(),
-    BROKER_EVENT_BUS_NAME: '',
-    BROKER_REGIONS: '',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'AKIDFAKEFORTESTS',
-    AWS_SECRET_ACCESS_KEY: 'fake-secret-for-tests',
-    AWS_SESSION_TOKEN: '',
-  };
-  for (const [k, v] of Object.entries(env)) vi.stubEnv(k, v);
-});
-
-afterAll(() => {
-  kms.restore();
-  vi.unstubAllEnvs();
-  vi.restoreAllMocks();
-});
-
-afterEach(() => {
-  kms.heal();
-  if (vi.isFakeTimers()) {
-    vi.useRealTimers();
-    // the next cold start reads the real clock again
-    resetLambdaDeps();
-  }
-});
 
 /**
- * One deployment: a simulator issuing `clientType` clients and a fresh table, wired in through the
- * environment. The handlers are imported once (their cold start reads the environment); later
- * deployments make them cold again with `resetLambdaDeps()`.
+ * One deployment: a simulator issuing `clientType` clients and a fresh table; the functions start
+ * cold on them (imported with the first deployment, whose environment their cold start reads).
  */
-async function deploy(clientType: 'public' | 'confidential'): Promise<{ sim: LongPortSimulator; db: Db }> {
-  // the provider's clock is the process clock, like the broker's, so faking Date moves both
-  const sim = await startLongPortSimulator({ clientType, accessTokenTtlS: TOKEN_TTL_S, clock: () => Date.now() });
-  const db = await freshTable('lambda');
-  vi.stubEnv('LONGPORT_ISSUER', sim.issuer);
-  vi.stubEnv('BROKER_TABLE_NAME', db.table);
-  if (handlers) {
-    resetLambdaDeps();
-  } else {
-    // AWS mode, the fake KMS and the environment are in place before the first cold start
-    ({ resetLambdaDeps } = await import('../lib/runtime/aws.js'));
-    const load = async (name: string) => asLambdaHandler(((await import(`../functions/${name}.ts`)) as { handler: unknown }).handler);
-    handlers = {
-      register: await load('register'),
-      authorize: await load('authorize'),
-      callback: await load('callback'),
-      token: await load('token'),
-      refresh: await load('refresh'),
-      meta: await load('meta'),
-    };
-  }
-  return { sim, db };
+async function deploy(clientType: 'public' | 'confidential') {
+  const deployed = await lambda.deploy({ clientType, accessTokenTtlS: TOKEN_TTL_S });
+  handlers ??= Object.fromEntries(await Promise.all(HTTP_FUNCTIONS.map(async (name) => [name, await lambda.handler(name)] as const))) as Handlers;
+  return deployed;
 }
-
 const fns = (): Handlers => handlers!;
 const send = (handler: LambdaHandler, init: EventInit): Promise<Answer> => invoke(handler, apiGatewayEvent(API_DOMAIN, init), lambdaContext());
 
-/** The provider's part, over real HTTP: open the login page, post its form, answer where it sends the browser. */
-async function loginAtProvider(authorizationUrl: string): Promise<string> {
-  const page = await fetch(authorizationUrl, { redirect: 'manual' });
-  const html = await page.text();
-  const form = /<form method="POST" action="([^"]+)">/.exec(html);
-  if (!form) throw new Error(`no login form (${page.status}): ${html.slice(0, 200)}`);
-  const fields = [...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map(([, k, v]) => [k!, v!.replace(/&amp;/g, '&')]);
-  const posted = await fetch(form[1]!.replace(/&amp;/g, '&'), {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(fields).toString(),
-  });
-  const location = posted.headers.get('location');
-  if (!location) throw new Error(`login answered ${posted.status} without a redirect`);
-  return location;
-}
-
-async function registerTenant(tenant: string): Promise<Answer> {
-  return send(fns().register, { method: 'PUT', url: `/v1/tenants/${tenant}`, body: { region: 'global', return_to_origins: [RETURN_ORIGIN] } });
-}
-
-/** link → authorize → provider login → callback, each broker step through its own Lambda. */
-async function linkThroughLambdas(tenant: string, account: string) {
-  const link = await send(fns().authorize, { method: 'POST', url: `/v1/tenants/${tenant}/accounts/${account}/link`, body: { return_to: `${RETURN_ORIGIN}/linked` } });
-  expect(link.status).toBe(201);
-  const authorize = await send(fns().authorize, { method: 'GET', url: link.json<{ link_url: string }>().link_url });
-  expect(authorize.status).toBe(302);
-  const callbackUrl = await loginAtProvider(authorize.location!);
-  const callback = await send(fns().callback, { method: 'GET', url: callbackUrl, cookies: authorize.cookiePairs() });
-  return { link, authorize, callbackUrl, callback };
-}
+const registerTenant = (tenant: string): Promise<Answer> => lambda.registerTenant(tenant, [RETURN_ORIGIN]);
+const linkThroughLambdas = (tenant: string, account: string) => lambda.linkAccount(tenant, account, `${RETURN_ORIGIN}/linked`);
 
 async function getToken(tenant: string, account: string, query = ''): Promise<Answer> {
   return send(fns().token, { method: 'GET', url: `/v1/tenants/${tenant}/accounts/${account}/token${query}` });
@@ -202,7 +111,7 @@ describe.each(['public', 'confidential'] as const)('full flow through the Lambda
     // broker reads its clock from the cold-start dependencies, so this is a new cold start, later.
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now() + (TOKEN_TTL_S + 1) * 1000);
-    resetLambdaDeps();
+    await lambda.coldStart();
     expect(await callLongPort(sim, token1.access_token)).toEqual({ status: 401, code: 401003 });
 
     // token again: refreshed first, and it works
@@ -240,7 +149,7 @@ describe.each(['public', 'confidential'] as const)('full flow through the Lambda
     // later, 100 s of validity are left (a new cold start reads the moved clock)
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now() + (TOKEN_TTL_S - 100) * 1000);
-    resetLambdaDeps();
+    await lambda.coldStart();
 
     const answer = await getToken('minttl', 'bob', '?min_ttl=300');
 

@@ -1,5 +1,7 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { openApiDocument } from '../lib/http/openapi.js';
 import { adminHeaders, startHarness, type Harness } from './support/harness.js';
 
 type Operation = { responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }> };
@@ -36,6 +38,12 @@ function documentedRoutes(): string[] {
 const v1Operations = () => documentedRoutes().filter((r) => r.split(' ')[1]!.startsWith('/v1/'));
 
 describe('the OpenAPI document at /openapi.json', () => {
+  it('is the document `npm run openapi` makes of the route table (run it after changing a route or a schema)', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+    expect(doc).toEqual(openApiDocument(version));
+  });
+
   it('is a valid OpenAPI 3.1 document', async () => {
     const validator = new Validator();
 

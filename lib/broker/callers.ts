@@ -20,6 +20,11 @@ export function requireAccess(caller: Caller, tenant: string, need: Role): void 
   if (!tenantOk || !roleOk) throw new BrokerError('forbidden', 403, `this caller may not ${need === 'admin' ? 'administer' : 'read tokens of'} tenant ${tenant}`);
 }
 
+/** A caller has at least the role a route needs (admin ⊇ service), for routes that name no tenant. */
+export function requireRole(caller: Caller, need: Role): void {
+  if (need === 'admin' && caller.role !== 'admin') throw new BrokerError('forbidden', 403, 'this route needs an admin caller');
+}
+
 /** A short fingerprint that names a key in logs without revealing it. */
 export function keyFingerprint(key: string): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 12);

@@ -1,22 +1,28 @@
-import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { BrokerError } from '../errors.js';
-import { createLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
+import type { AppEnv } from './app-env.js';
+import { canonicalPathError } from './canonical-path.js';
 import { errorResponse } from './errors.js';
-import type { AppEnv, DepsProvider, RouteGroup } from './router.js';
 
 /** JSON bodies are small: a tenant registration is the largest. */
 export const MAX_BODY_BYTES = 16 * 1024;
 
-const fallbackLog = createLogger();
+export type App = Hono<AppEnv>;
 
 /**
- * Builds the HTTP app from route groups: the Lambda functions mount one or two groups each, the
- * local server mounts them all. Errors and unknown routes answer the contract's JSON error.
+ * The base every app of the broker starts from (each Lambda function's, the local server's): the
+ * canonical-path rule, the body limit, and one renderer for errors and unknown routes.
  */
-export function buildApp(deps: DepsProvider, groups: RouteGroup[], options: { log?: Logger } = {}) {
-  const app = new OpenAPIHono<AppEnv>();
-  const log = () => options.log ?? safeLog(deps);
+export function createApp(log: Logger): App {
+  const app = new Hono<AppEnv>();
+  app.use('*', async (c, next) => {
+    // the runtimes check the raw path before a URL is parsed; this catches what survives parsing
+    const notCanonical = canonicalPathError(c.env?.event?.rawPath ?? c.req.path);
+    if (notCanonical) throw notCanonical;
+    await next();
+  });
   app.use(
     '*',
     bodyLimit({
@@ -26,60 +32,8 @@ export function buildApp(deps: DepsProvider, groups: RouteGroup[], options: { lo
       },
     }),
   );
-  for (const group of groups) app.route('/', group(deps));
-  app.notFound((c) => errorResponse(c, new BrokerError('not_found', 404, `no route ${c.req.method} ${new URL(c.req.url).pathname}`), log()));
-  app.onError((err, c) => errorResponse(c, err, log()));
+  // the answer names neither the method nor the path: it never echoes what the request supplied
+  app.notFound((c) => errorResponse(c, new BrokerError('not_found', 404, 'this API has no such route (GET /openapi.json lists them)'), log));
+  app.onError((err, c) => errorResponse(c, err, log));
   return app;
-}
-
-function safeLog(deps: DepsProvider): Logger {
-  try {
-    return deps().log;
-  } catch {
-    return fallbackLog;
-  }
-}
-
-export const healthRoute = createRoute({
-  method: 'get',
-  path: '/healthz',
-  summary: 'Liveness',
-  responses: { 200: { description: 'Alive', content: { 'application/json': { schema: z.object({ ok: z.literal(true) }) } } } },
-});
-
-export const openApiRoute = createRoute({
-  method: 'get',
-  path: '/openapi.json',
-  summary: 'This OpenAPI 3.1 document',
-  responses: { 200: { description: 'The OpenAPI 3.1 document of this API', content: { 'application/json': { schema: z.object({ openapi: z.string() }).passthrough() } } } },
-});
-
-/** `/healthz` and `/openapi.json`; the document is built from the same schemas that validate input. */
-export function metaRoutes(documented: RouteGroup[]): RouteGroup {
-  return () => {
-    const app = new OpenAPIHono<AppEnv>();
-    app.openapi(healthRoute, (c) => c.json({ ok: true as const }, 200));
-    let document: unknown;
-    app.get('/openapi.json', (c) => {
-      document ??= openApiDocument(documented);
-      return c.json(document as object);
-    });
-    return app;
-  };
-}
-
-export function openApiDocument(groups: RouteGroup[]) {
-  const app = new OpenAPIHono<AppEnv>();
-  const noDeps: DepsProvider = () => {
-    throw new Error('the OpenAPI document is built without dependencies');
-  };
-  for (const group of groups) app.route('/', group(noDeps));
-  app.openapi(healthRoute, (c) => c.json({ ok: true as const }, 200));
-  app.openAPIRegistry.registerPath(openApiRoute);
-  app.openAPIRegistry.registerComponent('securitySchemes', 'iam', { type: 'apiKey', in: 'header', name: 'Authorization', description: 'AWS: SigV4-signed request (API Gateway IAM authorization)' });
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'Local mode: BROKER_ADMIN_TOKEN or a BROKER_API_KEYS key' });
-  return app.getOpenAPI31Document({
-    openapi: '3.1.0',
-    info: { title: 'longport-token-broker', version: '0.1.0', description: 'OAuth 2.0 token broker for LongPort OpenAPI' },
-  });
 }

@@ -4,32 +4,23 @@ import { callerFromBearer, type Caller } from '../broker/callers.js';
 import type { BrokerDeps } from '../broker/deps.js';
 import { ID_PATTERN } from '../config.js';
 import { BrokerError } from '../errors.js';
-import type { AppEnv, DepsProvider } from './router.js';
+import type { AppEnv } from './app-env.js';
 
 /**
- * Identifies the caller of a `/v1` route.
- * - AWS: API Gateway has already verified the SigV4 signature and the IAM policy on this exact
- *   path (per-tenant access is IAM's job); the principal comes from the request context.
+ * Identifies the caller of every `/v1` route (mounted once, for `/v1/*`).
+ * - AWS: API Gateway has already verified the SigV4 signature and the IAM policy on this exact,
+ *   canonical path (per-tenant access is IAM's job); the principal comes from the request context.
  * - Local: `Authorization: Bearer` with the admin token or a `BROKER_API_KEYS` key.
  *
- * A denied request (401 here, 403 from the use case's `requireAccess`) is audited as
- * `access.denied` in the trail of the tenant it aimed at, before the answer goes out. The caller is
- * named by a label (`key:<fingerprint>`, `anonymous`, `unknown-key`), never by the key.
+ * A caller refused a tenant (403, from the route's role check) is audited as `access.denied` in the
+ * trail of the tenant it aimed at, before the answer goes out. The caller is named by a label
+ * (`key:<fingerprint>`, an IAM ARN), never by the key.
  */
-export function identifyCaller(getDeps: DepsProvider): MiddlewareHandler<AppEnv> {
+export function identifyCaller(deps: BrokerDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const deps = getDeps();
-    let caller: Caller;
-    try {
-      caller = identify(c, deps.config);
-    } catch (err) {
-      if (err instanceof BrokerError) await recordDenied(deps, c, c.req.header('authorization') ? 'unknown-key' : 'anonymous', err);
-      throw err;
-    }
-    c.set('caller', caller);
+    c.set('caller', identify(c, deps.config));
     await next();
-    // a use case refused this caller the tenant: nothing was changed, and the attempt is recorded
-    if (c.error instanceof BrokerError && c.error.code === 'forbidden') await recordDenied(deps, c, caller.id, c.error);
+    if (c.error instanceof BrokerError && c.error.code === 'forbidden') await recordDenied(deps, c, c.get('caller').id, c.error);
   };
 }
 
@@ -53,10 +44,10 @@ function identify(c: Context<AppEnv>, config: BrokerDeps['config']): Caller {
  * when the record cannot be written (refusing is always safe); the failure is logged.
  */
 async function recordDenied(deps: BrokerDeps, c: Context<AppEnv>, callerId: string, err: BrokerError): Promise<void> {
-  const tenant = c.req.param('tenant');
+  const { tenant, account } = c.get('access') ?? {};
   if (!tenant || !ID_PATTERN.test(tenant)) return;
-  const account = c.req.param('account');
-  const entry = { caller: callerId, outcome: `${err.code}:${c.req.method} ${c.req.routePath}`, ...(account && ID_PATTERN.test(account) ? { account } : {}) };
+  const route = c.get('route');
+  const entry = { caller: callerId, outcome: `${err.code}:${route.method} ${route.path}`, ...(account ? { account } : {}) };
   try {
     await audit(deps, tenant, 'access.denied', entry);
   } catch (auditErr) {

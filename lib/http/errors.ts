@@ -2,16 +2,31 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { AppEnv } from './app-env.js';
+import { BROWSER_HEADERS, page } from './pages.js';
 
-/** The one place a failure becomes `{ error, error_description }`; unknown failures say nothing internal. */
-export function errorResponse(c: Context, err: unknown, log: Logger): Response {
+/**
+ * The one place a failure becomes an answer: `{ error, error_description }` on the API, the error
+ * page on the end user's browser routes. Unknown failures say nothing internal.
+ */
+export function errorResponse(c: Context<AppEnv>, err: unknown, log: Logger): Response {
   const e = toBrokerError(err);
-  if (e.status >= 500) log.error('request.failed', { method: c.req.method, route: c.req.routePath, status: e.status, err: err instanceof Error ? err : e });
-  else log.info('request.rejected', { method: c.req.method, route: c.req.routePath, status: e.status, error: e.code });
+  const route = c.get('route');
+  const fields = { method: c.req.method, route: route ? `${route.method} ${route.path}` : 'unmatched', status: e.status };
+  if (e.status >= 500) log.error('request.failed', { ...fields, err: err instanceof Error ? err : e });
+  else log.info('request.rejected', { ...fields, error: e.code });
+  if (route?.browser) return browserErrorPage(c, e);
   if (e.retryAfterS !== undefined) c.header('Retry-After', String(e.retryAfterS));
   if (e.status === 401) c.header('WWW-Authenticate', 'Bearer realm="longport-token-broker"');
   c.header('Cache-Control', 'no-store');
   return c.json({ error: e.code, error_description: e.description }, e.status);
+}
+
+/** The broker's page for a failed step of the link flow: 400 for anything the browser sent, else the error's status. */
+export function browserErrorPage(c: Context<AppEnv>, e: BrokerError): Response {
+  if (e.retryAfterS !== undefined) c.header('Retry-After', String(e.retryAfterS));
+  for (const [k, v] of Object.entries(BROWSER_HEADERS)) c.header(k, v);
+  return c.html(page('Linking failed', e.description, 'error'), e.status >= 500 ? e.status : 400);
 }
 
 export function toBrokerError(err: unknown): BrokerError {

@@ -1,34 +1,55 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { BrokerDeps } from '../broker/deps.js';
 import { loadConfig } from '../config.js';
 import { kmsDataKeys } from '../crypto/kms-keys.js';
 import { eventBridgePublisher, localPublisher } from '../events.js';
+import type { FunctionName } from '../http/route-table.js';
 import { createLogger } from '../log.js';
 import { createDb } from '../store/table.js';
 import { assembleDeps } from './assemble.js';
 
-let cached: BrokerDeps | undefined;
-
-/**
- * The Lambda functions' dependencies, made once per cold start. Configuration is read here, so a
- * missing variable fails the cold start with its name.
- */
-export function lambdaDeps(): BrokerDeps {
-  if (cached) return cached;
-  const config = loadConfig();
-  const log = createLogger({ base: { service: 'longport-token-broker' } });
-  cached = assembleDeps({
-    config,
-    db: createDb({ table: config.tableName, endpoint: config.dynamodbEndpoint }),
-    keys: kmsDataKeys(new KMSClient({}), config.kmsKeyId!),
-    events: config.eventBusName ? eventBridgePublisher(new EventBridgeClient({}), config.eventBusName, log) : localPublisher(log),
-    log,
-  });
-  return cached;
+/** The AWS SDK clients a function's dependencies talk through (one set per function). */
+export interface AwsClients {
+  /** The document client; it shares the DynamoDB client's middleware stack. */
+  dynamodb: DynamoDBDocumentClient;
+  kms: KMSClient;
+  eventBridge?: EventBridgeClient;
 }
 
-/** Tests only: forget the cold-start dependencies. */
+const cached = new Map<FunctionName, { deps: BrokerDeps; clients: AwsClients }>();
+
+/**
+ * A Lambda function's dependencies, made once per cold start. Configuration is read here, so a
+ * missing variable fails the cold start with its name. Each function has its own set, as it does
+ * when deployed (one function per process).
+ */
+export function lambdaDeps(fn: FunctionName): BrokerDeps {
+  const hit = cached.get(fn);
+  if (hit) return hit.deps;
+  const config = loadConfig();
+  const log = createLogger({ base: { service: 'longport-token-broker', function: fn } });
+  const db = createDb({ table: config.tableName, endpoint: config.dynamodbEndpoint });
+  const kms = new KMSClient({});
+  const eventBridge = config.eventBusName ? new EventBridgeClient({}) : undefined;
+  const deps = assembleDeps({
+    config,
+    db,
+    keys: kmsDataKeys(kms, config.kmsKeyId!),
+    events: eventBridge ? eventBridgePublisher(eventBridge, config.eventBusName!, log) : localPublisher(log),
+    log,
+  });
+  cached.set(fn, { deps, clients: { dynamodb: db.doc, kms, ...(eventBridge ? { eventBridge } : {}) } });
+  return deps;
+}
+
+/** The SDK clients behind {@link lambdaDeps} of `fn` (made by its cold start). */
+export function awsClientsOf(fn: FunctionName): AwsClients | undefined {
+  return cached.get(fn)?.clients;
+}
+
+/** Tests only: forget every cold start. */
 export function resetLambdaDeps(): void {
-  cached = undefined;
+  cached.clear();
 }

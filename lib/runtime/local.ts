@@ -2,15 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
 import type { BrokerDeps } from '../broker/deps.js';
 import { runRefresher } from '../broker/refresher.js';
 import { loadConfig } from '../config.js';
 import { loadOrCreateLocalKey, localDataKeys } from '../crypto/local-keys.js';
 import type { DataKeyProvider } from '../crypto/token-cipher.js';
 import { localPublisher } from '../events.js';
-import { buildApp } from '../http/app.js';
-import { allGroups } from '../http/routes/index.js';
+import { buildBrokerApp } from '../http/broker-app.js';
+import { brokerRequestListener } from '../http/node-listener.js';
+import { ALL_GROUPS } from '../http/routes/index.js';
 import { freePort, startDynamoDbLocal, type DynamoDbLocal } from '../local/dynamodb-local.js';
 import { createLogger, type Logger } from '../log.js';
 import { createDb, ensureTable } from '../store/table.js';
@@ -76,7 +77,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     const fullConfig = { ...config, local: { ...config.local, adminToken } };
     const deps = assembleDeps({ config: fullConfig, db, keys, events: localPublisher(log, config.local.webhookUrl), log });
 
-    const app = buildApp(() => deps, allGroups);
+    const app = buildBrokerApp(deps, ALL_GROUPS);
     const server = await listen(app.fetch, config.local.port);
     const port = (server.address() as AddressInfo).port;
     const url = `http://127.0.0.1:${port}`;
@@ -102,12 +103,13 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   }
 }
 
-async function listen(fetch: (req: Request) => Response | Promise<Response>, port: number): Promise<ServerType> {
+async function listen(fetch: (req: Request) => Response | Promise<Response>, port: number): Promise<Server> {
   return new Promise((res, rej) => {
-    const server = serve({ fetch, port, hostname: '127.0.0.1' }, () => res(server));
+    const server = createServer(brokerRequestListener(fetch));
     server.once('error', (err: NodeJS.ErrnoException) =>
       rej(err.code === 'EADDRINUSE' ? new Error(`port ${port} is in use: stop the other process or set PORT to a free port`) : err),
     );
+    server.listen(port, '127.0.0.1', () => res(server));
   });
 }
 

@@ -5,6 +5,7 @@
  * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
  */
 import { randomBytes } from 'node:crypto';
+import { matchRoute as matchTableRoute, routeKey } from '../../lib/http/route-table.js';
 
 /** `requestContext.authorizer.iam` of an HTTP API route with IAM authorization. */
 export interface IamPrincipal {
@@ -80,40 +81,14 @@ export interface LambdaResult {
 /** A `functions/*.ts` handler, called the way the Lambda runtime calls it. */
 export type LambdaHandler = (event: unknown, context: LambdaContext) => Promise<LambdaResult>;
 
-/** The API's routes as API Gateway names them (`routeKey`), in the order they are matched. */
-const ROUTES: { method: string; template: string }[] = [
-  { method: 'GET', template: '/healthz' },
-  { method: 'GET', template: '/openapi.json' },
-  { method: 'GET', template: '/oauth/authorize' },
-  { method: 'GET', template: '/oauth/callback' },
-  { method: 'POST', template: '/v1/tenants/{tenant}/accounts/{account}/link' },
-  { method: 'GET', template: '/v1/tenants/{tenant}/accounts/{account}/token' },
-  { method: 'POST', template: '/v1/tenants/{tenant}/accounts/{account}/refresh' },
-  { method: 'GET', template: '/v1/tenants/{tenant}/accounts/{account}' },
-  { method: 'DELETE', template: '/v1/tenants/{tenant}/accounts/{account}' },
-  { method: 'GET', template: '/v1/tenants/{tenant}/accounts' },
-  { method: 'GET', template: '/v1/tenants/{tenant}/audit' },
-  { method: 'PUT', template: '/v1/tenants/{tenant}' },
-  { method: 'GET', template: '/v1/tenants/{tenant}' },
-  { method: 'DELETE', template: '/v1/tenants/{tenant}' },
-];
-
-/** `routeKey` and `pathParameters` API Gateway would give this request; `$default` when no route matches. */
+/** `routeKey` and `pathParameters` API Gateway would give this request (from the route table); `$default` when no route matches. */
 export function matchRoute(method: string, rawPath: string): { routeKey: string; pathParameters?: Record<string, string> } {
-  for (const route of ROUTES) {
-    if (route.method !== method) continue;
-    const names: string[] = [];
-    const pattern = route.template.replace(/\{(\w+)\}/g, (_, name: string) => {
-      names.push(name);
-      return '([^/]+)';
-    });
-    const match = new RegExp(`^${pattern}$`).exec(rawPath);
-    if (!match) continue;
-    const routeKey = `${route.method} ${route.template}`;
-    if (names.length === 0) return { routeKey };
-    return { routeKey, pathParameters: Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(match[i + 1]!)])) };
-  }
-  return { routeKey: '$default' };
+  const route = matchTableRoute(method, rawPath);
+  if (!route) return { routeKey: '$default' };
+  const names = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+  if (names.length === 0) return { routeKey: routeKey(route) };
+  const values = new RegExp(`^${route.path.replace(/\{\w+\}/g, '([^/]+)')}$`).exec(rawPath)!;
+  return { routeKey: routeKey(route), pathParameters: Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(values[i + 1]!)])) };
 }
 
 export interface EventInit {
@@ -129,6 +104,11 @@ export interface EventInit {
   /** The IAM caller; `null` leaves `authorizer` out, as on the public `/oauth/*` routes. */
   iam?: IamPrincipal | null;
   sourceIp?: string;
+  /** The path exactly as the client sent it (API Gateway passes it on unresolved), instead of the URL's. */
+  rawPath?: string;
+  /** The route API Gateway matched, when a test needs to say (default: matched from the route table). */
+  routeKey?: string;
+  pathParameters?: Record<string, string>;
 }
 
 /**
@@ -138,9 +118,12 @@ export interface EventInit {
 export function apiGatewayEvent(domainName: string, init: EventInit): ApiGatewayV2Event {
   const url = new URL(init.url, `https://${domainName}`);
   const method = init.method.toUpperCase();
-  const rawPath = url.pathname;
+  // a URL resolves dot segments; `rawPath` carries a path exactly as a client sent it
+  const rawPath = init.rawPath ?? url.pathname;
   const rawQueryString = url.search.replace(/^\?/, '');
-  const { routeKey, pathParameters } = matchRoute(method, rawPath);
+  const matched = matchRoute(method, rawPath);
+  const routeKey = init.routeKey ?? matched.routeKey;
+  const pathParameters = init.pathParameters ?? matched.pathParameters;
   const headers: Record<string, string> = {
     accept: '*/*',
     host: domainName,

@@ -4,8 +4,8 @@ import { loadConfig } from '../../lib/config.js';
 import { localDataKeys } from '../../lib/crypto/local-keys.js';
 import type { DataKeyProvider } from '../../lib/crypto/token-cipher.js';
 import { memoryPublisher } from '../../lib/events.js';
-import { buildApp } from '../../lib/http/app.js';
-import { allGroups } from '../../lib/http/routes/index.js';
+import { buildBrokerApp } from '../../lib/http/broker-app.js';
+import { ALL_GROUPS } from '../../lib/http/routes/index.js';
 import { createLogger } from '../../lib/log.js';
 import { assembleDeps } from '../../lib/runtime/assemble.js';
 import type { Db } from '../../lib/store/table.js';
@@ -21,7 +21,7 @@ export interface Harness {
   sim: LongPortSimulator;
   db: Db;
   deps: BrokerDeps;
-  app: ReturnType<typeof buildApp>;
+  app: ReturnType<typeof buildBrokerApp>;
   clock: ManualClock;
   logs: string[];
   events: ReturnType<typeof memoryPublisher>['events'];
@@ -57,7 +57,7 @@ export async function startHarness(options: { simulator?: SimulatorOptions; env?
     clock,
     http: { fetch: globalThis.fetch, timeoutMs: 5_000 },
   });
-  const app = buildApp(() => deps, allGroups);
+  const app = buildBrokerApp(deps, ALL_GROUPS);
   return { sim, db, deps, app, clock, logs, events: publisher.events, masterKey, close: () => sim.close() };
 }
 

@@ -1,5 +1,5 @@
-import { createAdaptorServer } from '@hono/node-server';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import { brokerRequestListener } from '../../lib/http/node-listener.js';
 import type { AddressInfo } from 'node:net';
 import { startHarness, type Harness } from './harness.js';
 
@@ -51,7 +51,7 @@ export async function serveHarness(options: Parameters<typeof startHarness>[0] =
 }
 
 function listen(fetch: FetchHandler, hostname: string, port: number): Promise<Server> {
-  const server = createAdaptorServer({ fetch }) as Server;
+  const server = createServer(brokerRequestListener(fetch));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, hostname, () => {

@@ -7,8 +7,8 @@ import { createInterface } from 'node:readline';
 import { loadConfig } from '../../lib/config.js';
 import { localDataKeys } from '../../lib/crypto/local-keys.js';
 import { memoryPublisher } from '../../lib/events.js';
-import { buildApp } from '../../lib/http/app.js';
-import { allGroups } from '../../lib/http/routes/index.js';
+import { buildBrokerApp } from '../../lib/http/broker-app.js';
+import { ALL_GROUPS } from '../../lib/http/routes/index.js';
 import { silentLogger } from '../../lib/log.js';
 import { assembleDeps } from '../../lib/runtime/assemble.js';
 import { createDb } from '../../lib/store/table.js';
@@ -28,7 +28,7 @@ const deps = assembleDeps({
   events: memoryPublisher(),
   log: silentLogger,
 });
-const app = buildApp(() => deps, allGroups);
+const app = buildBrokerApp(deps, ALL_GROUPS);
 const calls = Number(need('WORKER_CALLS'));
 const path = `/v1/tenants/${need('WORKER_TENANT')}/accounts/${need('WORKER_ACCOUNT')}/token`;
 

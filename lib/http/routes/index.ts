@@ -1,11 +1,9 @@
-import { metaRoutes } from '../app.js';
-import type { RouteGroup } from '../router.js';
 import { accountRoutes } from './accounts.js';
+import { callbackRoutes } from './callback.js';
 import { linkRoutes } from './links.js';
-import { oauthRoutes } from './oauth.js';
+import { metaRoutes } from './meta.js';
 import { tenantRoutes } from './tenants.js';
-import { refreshRoutes, tokenRoutes } from './token.js';
+import { refreshRoutes, tokenRoutes } from './tokens.js';
 
-/** Every route group of the API, in the order the local server mounts them. */
-export const apiGroups: RouteGroup[] = [tenantRoutes, linkRoutes, oauthRoutes, tokenRoutes, refreshRoutes, accountRoutes];
-export const allGroups: RouteGroup[] = [...apiGroups, metaRoutes(apiGroups)];
+/** Every route group, one per Lambda function: the local server mounts them all. */
+export const ALL_GROUPS = [tenantRoutes, linkRoutes, callbackRoutes, tokenRoutes, refreshRoutes, accountRoutes, metaRoutes] as const;

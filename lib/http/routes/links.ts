@@ -1,27 +1,32 @@
-import { createRoute } from '@hono/zod-openapi';
-import { createLink } from '../../broker/linking.js';
-import { identifyCaller } from '../callers.js';
-import { newRouter, type DepsProvider } from '../router.js';
-import { AccountParams, CreateLinkBody, LinkBody, errorResponses, callerSecurity } from '../schemas.js';
+import { setCookie } from 'hono/cookie';
+import type { BrokerDeps } from '../../broker/deps.js';
+import { createLink, LinkFlowError, startAuthorization } from '../../broker/linking.js';
+import { BrokerError } from '../../errors.js';
+import { bindingCookie, browserAnswer } from '../browser-flow.js';
+import { defineRoutes } from '../route-group.js';
 
-const SCOPE = '/v1/tenants/:tenant/accounts/:account/link';
+const LINK_ID = /^[A-Za-z0-9_-]{43}$/;
 
-export const postLink = createRoute({
-  method: 'post',
-  path: '/v1/tenants/{tenant}/accounts/{account}/link',
-  summary: 'Create a single-use link URL (10 minutes) for the end user',
-  security: callerSecurity,
-  request: { params: AccountParams, body: { required: false, content: { 'application/json': { schema: CreateLinkBody } } } },
-  responses: { 201: { description: 'Link created', content: { 'application/json': { schema: LinkBody } } }, ...errorResponses(400, 401, 403, 404, 413) },
+/** Creating and starting link flows: the `authorize` Lambda. */
+export const linkRoutes = defineRoutes<'authorize', BrokerDeps>('authorize', {
+  createLink: async ({ c, input, deps, caller }) =>
+    c.json(await createLink(deps, caller, input.params.tenant, input.params.account, input.body as { return_to?: string }), 201),
+
+  authorize: ({ c, deps }) =>
+    browserAnswer(c, deps, async () => {
+      // the raw query: a repeated `link` is refused, not collapsed
+      const links = new URL(c.req.url).searchParams.getAll('link');
+      if (links.length !== 1 || !LINK_ID.test(links[0]!)) throw new LinkFlowError(new BrokerError('invalid_link', 400, 'This link is malformed. Ask for a new link.'));
+      const { location, binding } = await startAuthorization(deps, links[0]!);
+      const cookie = bindingCookie(deps, binding.name);
+      setCookie(c, cookie.name, binding.value, {
+        httpOnly: true,
+        // Lax: the provider's top-level redirect back (a cross-site GET navigation) still carries it
+        sameSite: 'Lax',
+        secure: cookie.secure,
+        path: cookie.path,
+        maxAge: binding.maxAgeS,
+      });
+      return c.redirect(location, 302);
+    }),
 });
-
-export function linkRoutes(deps: DepsProvider) {
-  const app = newRouter();
-  app.use(SCOPE, identifyCaller(deps));
-  app.openapi(postLink, async (c) => {
-    const { tenant, account } = c.req.valid('param');
-    const body = c.req.valid('json') ?? {};
-    return c.json(await createLink(deps(), c.get('caller'), tenant, account, body), 201);
-  });
-  return app;
-}

@@ -1,0 +1,51 @@
+import type { MiddlewareHandler } from 'hono';
+import type { Logger } from '../log.js';
+import type { AppEnv } from './app-env.js';
+import { routeKey } from './route-table.js';
+
+/** Lines about requests without valid credentials, per second at most: anyone can send those. */
+export const UNAUTHENTICATED_LINES_PER_S = 10;
+
+/**
+ * One JSON line per `/v1` request, `http.access`: method, route (the table's template, never the
+ * raw path), status, duration, and what the layers below added (tenant, account, caller label,
+ * generation and cache outcome of token reads). It never holds a secret: no header, no query, no
+ * body. Requests without valid credentials are logged at a bounded rate, counting what was left out.
+ */
+export function accessLog(log: Logger, now: () => number = () => performance.now()): MiddlewareHandler<AppEnv> {
+  let windowStart = 0;
+  let inWindow = 0;
+  let suppressed = 0;
+  return async (c, next) => {
+    const started = now();
+    try {
+      await next();
+    } finally {
+      const status = c.res.status;
+      const caller = c.get('caller');
+      let write = true;
+      if (!caller) {
+        const t = now();
+        if (t - windowStart >= 1000) {
+          windowStart = t;
+          inWindow = 0;
+        }
+        write = inWindow++ < UNAUTHENTICATED_LINES_PER_S;
+        if (!write) suppressed += 1;
+      }
+      if (write) {
+        const route = c.get('route');
+        log.info('http.access', {
+          method: c.req.method,
+          route: route ? routeKey(route) : 'unmatched',
+          status,
+          durationMs: Math.round((now() - started) * 100) / 100,
+          ...c.get('access'),
+          ...(caller ? { caller: caller.id } : {}),
+          ...(!caller && suppressed > 0 ? { suppressedSinceLast: suppressed } : {}),
+        });
+        if (!caller) suppressed = 0;
+      }
+    }
+  };
+}
