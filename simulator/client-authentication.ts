@@ -1,12 +1,17 @@
 /**
  * Client authentication at the token and revocation endpoints (RFC 6749 §2.3): exactly the method
- * the client registered, nothing else; a failure is `invalid_client` (§5.2).
+ * the client registered, with a secret that is current (`client-secrets.ts`), nothing else.
+ *
+ * Every failure is `invalid_client` with HTTP 401 and a `Basic` challenge (RFC 6749 §5.2). The RFC
+ * requires exactly that when the client authenticated with the Authorization header; for credentials
+ * in the body (or none) it allows 400 or 401, and this server answers 401 there too, naming the
+ * scheme it supports, as RFC 7235 §3.1 wants of every 401.
  */
 import type { IncomingMessage } from 'node:http';
 import type { SimulatorContext } from './context.js';
 import type { ClientRecord } from './types.js';
 import { invalidClient, invalidRequest } from './oauth-error.js';
-import { secretsEqual } from './secrets.js';
+import { checkSecret } from './client-secrets.js';
 
 /** Credentials from `Authorization: Basic`, each half form-decoded (RFC 6749 §2.3.1). */
 export function parseBasic(header: string): { id: string; secret: string } {
@@ -44,11 +49,17 @@ export function authenticateClient(ctx: SimulatorContext, req: IncomingMessage, 
       return client;
     case 'client_secret_post':
       if (basic) throw invalidClient('client is registered for client_secret_post');
-      if (bodySecret === null || !secretsEqual(bodySecret, client.client_secret ?? '')) throw invalidClient('client authentication failed');
-      return client;
+      if (bodySecret === null) throw invalidClient('client authentication required');
+      return withSecret(ctx, client, bodySecret);
     case 'client_secret_basic':
       if (!basic) throw invalidClient('client is registered for client_secret_basic');
-      if (!secretsEqual(basic.secret, client.client_secret ?? '')) throw invalidClient('client authentication failed');
-      return client;
+      return withSecret(ctx, client, basic.secret);
   }
+}
+
+function withSecret(ctx: SimulatorContext, client: ClientRecord, presented: string): ClientRecord {
+  const check = checkSecret(client, presented, ctx.clock());
+  if (check === 'expired') throw invalidClient('client secret expired');
+  if (check === 'wrong') throw invalidClient('client authentication failed');
+  return client;
 }

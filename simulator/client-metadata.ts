@@ -15,8 +15,6 @@ export interface RequestedMetadata {
   redirect_uris: string[];
   grant_types: GrantType[];
   response_types: string[];
-  /** The raw body, for fields only one endpoint looks at (RFC 7592 update: client_id, client_secret). */
-  raw: Record<string, unknown>;
 }
 
 /** A JSON object body, or invalid_client_metadata. */
@@ -59,7 +57,6 @@ export function checkMetadata(m: Record<string, unknown>): RequestedMetadata {
     redirect_uris: redirectUris as string[],
     grant_types: [...new Set(grantTypes)] as GrantType[],
     response_types: [...new Set(responseTypes)],
-    raw: m,
   };
 }
 
@@ -73,7 +70,7 @@ export function clientInformation(ctx: SimulatorContext, c: ClientRecord): Recor
     response_types: c.response_types,
     token_endpoint_auth_method: c.token_endpoint_auth_method,
     client_id_issued_at: c.client_id_issued_at,
-    ...(c.client_secret !== undefined ? { client_secret: c.client_secret, client_secret_expires_at: 0 } : {}),
+    ...(c.client_secret !== undefined ? { client_secret: c.client_secret, client_secret_expires_at: c.client_secret_expires_at ?? 0 } : {}),
     ...(c.registration_access_token !== undefined
       ? {
           registration_access_token: c.registration_access_token,

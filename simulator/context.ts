@@ -4,6 +4,7 @@
  */
 import type { Faults, SimulatorOptions, SimulatorPaths, SimulatorStats } from './types.js';
 import type { SimulatorState } from './state.js';
+import type { TokenHolds } from './token-holds.js';
 
 export interface SimulatorContext {
   readonly opts: SimulatorOptions;
@@ -17,6 +18,7 @@ export interface SimulatorContext {
   readonly state: SimulatorState;
   readonly faults: Faults;
   readonly stats: SimulatorStats;
+  readonly holds: TokenHolds;
   /** A real-time wait that `close()` cuts short, so no handler outlives the server. */
   delay(ms: number): Promise<void>;
 }

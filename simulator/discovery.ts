@@ -10,7 +10,7 @@ import { AUTH_METHODS, GRANT_TYPES, SCOPES_SUPPORTED } from './protocol.js';
 
 export function discovery(ctx: SimulatorContext, res: ServerResponse): void {
   const f = ctx.faults;
-  if (f.discoveryStatus !== undefined) return simulatedFailure(res, f.discoveryStatus, 'simulated discovery failure', {});
+  if (f.discoveryStatus !== undefined) return simulatedFailure(f, res, 'discovery', f.discoveryStatus);
   const at = (p: string) => ctx.url + p;
   sendJson(res, 200, {
     issuer: f.issuerOverride ?? ctx.issuer,

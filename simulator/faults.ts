@@ -1,23 +1,17 @@
 /**
- * Fault plumbing shared by the endpoints: the snapshot of token-endpoint faults a request gets
- * (counting down `failCount` and healing at zero) and the answer of a simulated upstream failure.
+ * Fault plumbing shared by the endpoints: which faults a request meets (counting down `failCount`,
+ * `registrationFailCount` and `revocationFailCount`, healing at zero) and the answer of a simulated
+ * upstream failure.
  */
 import type { ServerResponse } from 'node:http';
-import type { Faults } from './types.js';
+import type { Faults, SimulatorEndpoint } from './types.js';
 import { NO_STORE, sendJson } from './http-io.js';
+import { BASIC_CHALLENGE, BEARER_CHALLENGE } from './oauth-error.js';
 
 /** Faults of the token endpoint that `failCount` limits. */
 export const HEALING_FAULTS = ['tokenStatus', 'slowMs', 'malformedJson', 'dropAfterRotate', 'dropBeforeProcessing'] as const;
 
 export type TokenFaults = Pick<Faults, (typeof HEALING_FAULTS)[number]>;
-
-/** The OAuth error code a simulated upstream failure status carries. */
-export function errorCodeForStatus(status: number): string {
-  if (status === 429 || status === 503) return 'temporarily_unavailable';
-  if (status >= 500) return 'server_error';
-  if (status === 401) return 'invalid_client';
-  return 'invalid_request';
-}
 
 /** Snapshot of the token faults for this request; counts down `failCount` and heals at zero. */
 export function takeTokenFaults(f: Faults): TokenFaults {
@@ -38,7 +32,43 @@ function healTokenFaults(f: Faults): void {
   delete f.failCount;
 }
 
-/** The answer of an endpoint told to fail with `status`. */
-export function simulatedFailure(res: ServerResponse, status: number, description = 'simulated upstream failure', headers: Record<string, string> = NO_STORE): void {
-  sendJson(res, status, { error: errorCodeForStatus(status), error_description: description }, headers);
+/** Status faults that a count limits, by the endpoint they belong to. */
+const COUNTED_STATUS_FAULTS = {
+  registration: ['registrationStatus', 'registrationFailCount'],
+  revocation: ['revocationStatus', 'revocationFailCount'],
+} as const;
+
+/** The status this request must fail with, if any; counts the endpoint's fail count down and heals both at zero. */
+export function takeStatusFault(f: Faults, endpoint: keyof typeof COUNTED_STATUS_FAULTS): number | undefined {
+  const [statusKey, countKey] = COUNTED_STATUS_FAULTS[endpoint];
+  const status = f[statusKey];
+  const count = f[countKey];
+  if (status === undefined || count === undefined) return status;
+  if (count > 1) f[countKey] = count - 1;
+  else {
+    delete f[statusKey];
+    delete f[countKey];
+  }
+  return count > 0 ? status : undefined;
+}
+
+/**
+ * The answer of an endpoint told to fail with `status`. A 429 or 503 says when to come back
+ * (`Retry-After`); a 401 carries the challenge of the endpoint's authentication (RFC 7235 §3.1):
+ * Bearer at the registration endpoints (RFC 7592 §2), Basic elsewhere (RFC 6749 §5.2).
+ */
+export function simulatedFailure(f: Faults, res: ServerResponse, endpoint: SimulatorEndpoint, status: number): void {
+  const transient = status === 429 || status === 503;
+  let error = transient ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : 'invalid_request';
+  let challenge = {};
+  if (status === 401) {
+    const bearer = endpoint === 'registration';
+    error = bearer ? 'invalid_token' : 'invalid_client';
+    challenge = bearer ? BEARER_CHALLENGE : BASIC_CHALLENGE;
+  }
+  sendJson(res, status, { error, error_description: `simulated ${endpoint} failure` }, {
+    ...NO_STORE,
+    ...challenge,
+    ...(transient ? { 'Retry-After': String(f.retryAfterS ?? 2) } : {}),
+  });
 }

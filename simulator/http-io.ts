@@ -105,6 +105,6 @@ export function dropConnection(req: IncomingMessage, res: ServerResponse): void 
 }
 
 /** True once the caller's connection is gone (it gave up, or its process died). */
-export function callerGone(req: IncomingMessage, res: ServerResponse): boolean {
+export function connectionClosed(req: IncomingMessage, res: ServerResponse): boolean {
   return req.socket.destroyed || res.destroyed;
 }

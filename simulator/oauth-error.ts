@@ -23,5 +23,8 @@ export const invalidRedirectUri = (d: string) => new OAuthError(400, 'invalid_re
 /** The challenge sent with every 401 of the token and revocation endpoints (RFC 7235 §3.1 wants one with each 401). */
 export const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="longport-simulator"' };
 
-/** RFC 6749 §5.2: 401 and a WWW-Authenticate challenge for failed client authentication. */
+/** The challenge of a 401 at the RFC 7592 client configuration endpoint (RFC 6750 §3). */
+export const BEARER_CHALLENGE = { 'WWW-Authenticate': 'Bearer error="invalid_token"' };
+
+/* Precondition: a failed client authentication answers 401 invalid_client with a Basic challenge (RFC 6749 §5.2). */
 export const invalidClient = (d: string) => new OAuthError(401, 'invalid_client', d, BASIC_CHALLENGE);

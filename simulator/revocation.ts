@@ -5,14 +5,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SimulatorContext } from './context.js';
 import { parseForm, readBody, sendEmpty } from './http-io.js';
-import { simulatedFailure } from './faults.js';
+import { simulatedFailure, takeStatusFault } from './faults.js';
 import { authenticateClient } from './client-authentication.js';
 import { invalidRequest, OAuthError } from './oauth-error.js';
 
 export async function revoke(ctx: SimulatorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { state } = ctx;
   const body = await readBody(req);
-  if (ctx.faults.revocationStatus !== undefined) return simulatedFailure(res, ctx.faults.revocationStatus);
+  const failWith = takeStatusFault(ctx.faults, 'revocation');
+  if (failWith !== undefined) return simulatedFailure(ctx.faults, res, 'revocation', failWith);
   const params = parseForm(req, body);
   const client = authenticateClient(ctx, req, params);
   const token = params.get('token');

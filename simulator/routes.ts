@@ -1,9 +1,12 @@
 /**
- * The route table: which endpoint serves a request (by path and method), the 405 and 404 answers,
- * and the rendering of an OAuthError a handler threw.
+ * The route table: which endpoint serves a request (by path and method), the `hang` fault (applied
+ * here, the same for every endpoint), the 405 and 404 answers, and the rendering of an OAuthError
+ * a handler threw.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SimulatorContext } from './context.js';
+import type { SimulatorEndpoint } from './types.js';
+import type { Hangs } from './hangs.js';
 import { sendJson, sendOAuthError } from './http-io.js';
 import { OAuthError } from './oauth-error.js';
 import { LOGIN_PATH, WELL_KNOWN } from './protocol.js';
@@ -15,27 +18,45 @@ import { manageClient } from './client-management.js';
 import { revoke } from './revocation.js';
 import { securityList } from './security-list-api.js';
 
-export async function route(ctx: SimulatorContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', ctx.url);
-  const path = url.pathname;
-  const method = req.method ?? 'GET';
-  const only = (allowed: string, handler: () => Promise<void> | void): Promise<void> | void => {
-    if (method === allowed) return handler();
-    sendJson(res, 405, { error: 'invalid_request', error_description: `use ${allowed}` }, { Allow: allowed });
-  };
+interface Route {
+  endpoint: SimulatorEndpoint;
+  /** The one method served; undefined: the handler checks (RFC 7592 serves several). */
+  method: string | undefined;
+  handle: () => Promise<void> | void;
+}
+
+/** The route serving this path, if any. */
+function routeFor(ctx: SimulatorContext, req: IncomingMessage, res: ServerResponse, url: URL): Route | undefined {
   const { paths, opts } = ctx;
+  const path = url.pathname;
+  if (path === WELL_KNOWN + ctx.issuerPath) return { endpoint: 'discovery', method: 'GET', handle: () => discovery(ctx, res) };
+  if (path === paths.authorize) return { endpoint: 'authorize', method: 'GET', handle: () => authorize(ctx, url, res) };
+  if (path === LOGIN_PATH) return { endpoint: 'authorize', method: 'POST', handle: () => login(ctx, req, res) };
+  if (path === paths.token) return { endpoint: 'token', method: 'POST', handle: () => token(ctx, req, res) };
+  if (path === paths.register) return { endpoint: 'registration', method: 'POST', handle: () => register(ctx, req, res) };
+  if (opts.registrationManagement !== false && path.startsWith(`${paths.register}/`)) {
+    const clientId = safeDecode(path.slice(paths.register.length + 1));
+    return { endpoint: 'registration', method: undefined, handle: () => manageClient(ctx, req, res, clientId) };
+  }
+  if (path === paths.revoke && opts.revocation !== false) return { endpoint: 'revocation', method: 'POST', handle: () => revoke(ctx, req, res) };
+  if (path === paths.api) return { endpoint: 'api', method: 'GET', handle: () => securityList(ctx, req, res) };
+  return undefined;
+}
+
+export async function route(ctx: SimulatorContext, hangs: Hangs, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', ctx.url);
+  const found = routeFor(ctx, req, res, url);
+  if (!found) return sendJson(res, 404, { error: 'not_found', error_description: `no route for ${url.pathname}` });
+  ctx.stats.requests[found.endpoint] += 1;
+  if (ctx.faults.hang?.includes(found.endpoint)) {
+    ctx.stats.hungRequests.push(found.endpoint);
+    return hangs.hold(found.endpoint, req, res);
+  }
+  if (found.method !== undefined && req.method !== found.method) {
+    return sendJson(res, 405, { error: 'invalid_request', error_description: `use ${found.method}` }, { Allow: found.method });
+  }
   try {
-    if (path === WELL_KNOWN + ctx.issuerPath) return await only('GET', () => discovery(ctx, res));
-    if (path === paths.authorize) return await only('GET', () => authorize(ctx, url, res));
-    if (path === LOGIN_PATH) return await only('POST', () => login(ctx, req, res));
-    if (path === paths.token) return await only('POST', () => token(ctx, req, res));
-    if (path === paths.register) return await only('POST', () => register(ctx, req, res));
-    if (opts.registrationManagement !== false && path.startsWith(`${paths.register}/`)) {
-      return await manageClient(ctx, req, res, safeDecode(path.slice(paths.register.length + 1)));
-    }
-    if (path === paths.revoke && opts.revocation !== false) return await only('POST', () => revoke(ctx, req, res));
-    if (path === paths.api) return await only('GET', () => securityList(ctx, req, res));
-    sendJson(res, 404, { error: 'not_found', error_description: `no route for ${path}` });
+    await found.handle();
   } catch (err) {
     if (err instanceof OAuthError) return sendOAuthError(res, err);
     throw err;

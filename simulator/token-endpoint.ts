@@ -1,13 +1,13 @@
 /**
- * The token endpoint (RFC 6749 §3.2) as the caller meets it: every request is recorded, then the
- * token faults in force decide whether it is dropped, delayed, refused or answered with garbage,
- * before the grant itself (`grants.ts`) runs.
+ * The token endpoint (RFC 6749 §3.2) as the caller meets it: every request is recorded; holds let a
+ * test stop it before it is processed or after (`token-holds.ts`); the token faults in force decide
+ * whether it is dropped, delayed, refused or answered with garbage; then the grant (`grants.ts`) runs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SimulatorContext } from './context.js';
 import type { TokenRequestRecord } from './types.js';
-import { NO_STORE, callerGone, dropConnection, headerValue, mediaType, parseForm, readBody, sendJson } from './http-io.js';
-import { errorCodeForStatus, takeTokenFaults } from './faults.js';
+import { NO_STORE, connectionClosed, dropConnection, headerValue, mediaType, parseForm, readBody, sendJson, sendOAuthError } from './http-io.js';
+import { simulatedFailure, takeTokenFaults } from './faults.js';
 import { grant, type TokenAnswer } from './grants.js';
 import { parseBasic } from './client-authentication.js';
 import { OAuthError } from './oauth-error.js';
@@ -16,27 +16,31 @@ export async function token(ctx: SimulatorContext, req: IncomingMessage, res: Se
   const body = await readBody(req);
   const record = describeTokenRequest(req, body);
   ctx.stats.tokenRequests.push(record);
-  const faults = takeTokenFaults(ctx.faults);
+  try {
+    await answerTokenRequest(ctx, req, res, body, record);
+  } finally {
+    ctx.holds.ended(record);
+  }
+}
+
+async function answerTokenRequest(ctx: SimulatorContext, req: IncomingMessage, res: ServerResponse, body: string, record: TokenRequestRecord): Promise<void> {
   const drop = () => {
     record.status = 0;
     dropConnection(req, res);
   };
+  // Precondition: a token request held at `received` whose caller left is never processed.
+  if ((await ctx.holds.at('received', record, req, res)) === 'caller_gone') return drop();
 
+  const faults = takeTokenFaults(ctx.faults);
   if (faults.dropBeforeProcessing) return drop();
   if (faults.slowMs !== undefined && faults.slowMs > 0) {
     await ctx.delay(faults.slowMs);
     // Like a request stuck in a queue: a caller that gave up is never processed upstream.
-    if (callerGone(req, res)) return drop();
+    if (connectionClosed(req, res)) return drop();
   }
   if (faults.tokenStatus !== undefined) {
     record.status = faults.tokenStatus;
-    const retry = faults.tokenStatus === 429 || faults.tokenStatus === 503;
-    return sendJson(
-      res,
-      faults.tokenStatus,
-      { error: errorCodeForStatus(faults.tokenStatus), error_description: 'simulated upstream failure' },
-      { ...NO_STORE, ...(retry ? { 'Retry-After': String(ctx.faults.retryAfterS ?? 2) } : {}) },
-    );
+    return simulatedFailure(ctx.faults, res, 'token', faults.tokenStatus);
   }
   if (faults.malformedJson) {
     record.status = 200;
@@ -45,16 +49,24 @@ export async function token(ctx: SimulatorContext, req: IncomingMessage, res: Se
     return void res.end(broken);
   }
 
-  let answer: TokenAnswer;
+  const outcome = processGrant(ctx, req, body);
+  const failed = outcome instanceof OAuthError;
+  if (!failed && faults.dropAfterRotate) return drop();
+  // Precondition: a token request held at `processed` is committed; if its caller left, the answer is lost.
+  if ((await ctx.holds.at('processed', record, req, res)) === 'caller_gone') return drop();
+  record.status = failed ? outcome.status : 200;
+  if (failed) sendOAuthError(res, outcome);
+  else sendJson(res, 200, outcome, NO_STORE);
+}
+
+/** Runs the grant; an OAuth error (RFC 6749 §5.2) is returned as the outcome to answer. */
+function processGrant(ctx: SimulatorContext, req: IncomingMessage, body: string): TokenAnswer | OAuthError {
   try {
-    answer = grant(ctx, req, parseForm(req, body));
+    return grant(ctx, req, parseForm(req, body));
   } catch (err) {
-    if (err instanceof OAuthError) record.status = err.status;
+    if (err instanceof OAuthError) return err;
     throw err;
   }
-  if (faults.dropAfterRotate) return drop();
-  record.status = 200;
-  sendJson(res, 200, answer, NO_STORE);
 }
 
 /** What the stats record about a token request, read leniently before any validation. */

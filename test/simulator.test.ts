@@ -5,6 +5,11 @@ import {
   type LongPortSimulator,
   type SimulatorOptions,
 } from '../simulator/longport-simulator.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { createInterface } from 'node:readline';
+import type { SimulatorEndpoint } from '../simulator/longport-simulator.js';
 
 // ─── Harness ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -985,5 +990,631 @@ describe('lifecycle', () => {
 
     expect(await pending).toBe('dropped');
     expect(performance.now() - t).toBeLessThan(1000);
+  });
+});
+
+// ─── Client authentication failures (RFC 6749 §5.2) ──────────────────────────────────────────────
+
+describe('client authentication failures (RFC 6749 §5.2)', () => {
+  async function challengeOf(res: Response): Promise<{ status: number; error: string; challenge: string | null; cacheControl: string | null }> {
+    return { ...(await errorOf(res)), challenge: res.headers.get('www-authenticate'), cacheControl: res.headers.get('cache-control') };
+  }
+
+  it('a failed client authentication answers 401 invalid_client with a Basic challenge: a wrong secret in the Authorization header', async () => {
+    const sim = await start({ clientType: 'confidential' });
+    const { client, tokens } = await link(sim);
+
+    const res = await refresh(sim, { ...client, secret: 'wrong' }, tokens.refresh_token!);
+
+    expect(client.method).toBe('client_secret_basic');
+    expect(await challengeOf(res)).toEqual({ status: 401, error: 'invalid_client', challenge: 'Basic realm="longport-simulator"', cacheControl: 'no-store' });
+  });
+
+  it.each([
+    ['a wrong secret in the body', { clientType: 'confidential', confidentialAuthMethod: 'client_secret_post' } as SimulatorOptions, (c: Client) => ({ ...c, secret: 'wrong' })],
+    ['no secret from a client_secret_post client', { clientType: 'confidential', confidentialAuthMethod: 'client_secret_post' } as SimulatorOptions, (c: Client) => ({ ...c, method: 'none' as const })],
+    ['an unknown client_id in the body', {} as SimulatorOptions, (c: Client) => ({ ...c, id: 'ghost' })],
+  ])('a failed client authentication answers 401 invalid_client with a Basic challenge: %s', async (_name, opts, tamper) => {
+    const sim = await start(opts);
+    const { client, tokens } = await link(sim);
+
+    const res = await refresh(sim, tamper(client), tokens.refresh_token!);
+
+    expect(await challengeOf(res)).toEqual({ status: 401, error: 'invalid_client', challenge: 'Basic realm="longport-simulator"', cacheControl: 'no-store' });
+    expect(sim.stats.refreshGrants).toBe(0);
+  });
+
+  it('a failed client authentication answers 401 invalid_client with a Basic challenge: at the revocation endpoint too', async () => {
+    const sim = await start({ clientType: 'confidential' });
+    const { client, tokens } = await link(sim);
+
+    const res = await tokenCall(`${sim.url}/oauth2/revoke`, { ...client, secret: 'wrong' }, { token: tokens.refresh_token! });
+
+    expect(await challengeOf(res)).toEqual({ status: 401, error: 'invalid_client', challenge: 'Basic realm="longport-simulator"', cacheControl: 'no-store' });
+    expect(sim.stats.revocations).toEqual([]);
+  });
+
+  it('a client must not use more than one authentication method per request: credentials in the header and the body are invalid_request', async () => {
+    const sim = await start({ clientType: 'confidential' });
+    const { client, tokens } = await link(sim);
+
+    const res = await tokenCall(`${sim.url}/oauth2/token`, client, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, client_secret: client.secret! });
+
+    expect(await errorOf(res)).toEqual({ status: 400, error: 'invalid_request' });
+  });
+
+  it('a simulated 401 carries the challenge of its endpoint: Basic at revocation, Bearer invalid_token at registration', async () => {
+    const sim = await start();
+    const { client, tokens } = await link(sim);
+    sim.setFaults({ revocationStatus: 401, registrationStatus: 401 });
+
+    const revocation = await tokenCall(`${sim.url}/oauth2/revoke`, client, { token: tokens.refresh_token! });
+    const registration = await register(sim);
+
+    expect(await challengeOf(revocation)).toMatchObject({ status: 401, error: 'invalid_client', challenge: 'Basic realm="longport-simulator"' });
+    expect(await challengeOf(registration)).toMatchObject({ status: 401, error: 'invalid_token', challenge: 'Bearer error="invalid_token"' });
+  });
+});
+
+// ─── Client secret expiry and rotation ───────────────────────────────────────────────────────────
+
+describe('client secret expiry and rotation (RFC 7591 client_secret_expires_at, RFC 7592 read)', () => {
+  async function registerConfidential(sim: LongPortSimulator): Promise<{ reg: Registered; client: Client }> {
+    const reg = (await (await register(sim)).json()) as Registered;
+    return { reg, client: { id: reg.client_id, secret: reg.client_secret!, method: reg.token_endpoint_auth_method as Client['method'] } };
+  }
+
+  async function readClient(reg: Registered): Promise<Response> {
+    return fetch(reg.registration_client_uri!, { headers: { authorization: `Bearer ${reg.registration_access_token}` } });
+  }
+
+  it('a client secret authenticates only while it is current and unexpired: with clientSecretTtlS registration states client_secret_expires_at, and the secret fails once it passes', async () => {
+    const sim = await start({ clientType: 'confidential', clientSecretTtlS: 600 });
+    const { reg, client } = await registerConfidential(sim);
+    const { tokens } = await link(sim, client);
+    const before = await refresh(sim, client, tokens.refresh_token!);
+    const { refresh_token } = (await before.json()) as Tokens;
+    now = T0 + 600_000;
+
+    const after = await refresh(sim, client, refresh_token!);
+    const body = (await after.json()) as { error: string; error_description: string };
+
+    expect(reg.client_secret_expires_at).toBe(Math.floor(T0 / 1000) + 600);
+    expect(before.status).toBe(200);
+    expect(after.status).toBe(401);
+    expect(body).toEqual({ error: 'invalid_client', error_description: 'client secret expired' });
+    expect(after.headers.get('www-authenticate')).toMatch(/^Basic /);
+  });
+
+  it('rotateClientSecret: the old secret stops working at once, the new one works, and an RFC 7592 read answers it', async () => {
+    const sim = await start({ clientType: 'confidential' });
+    const { reg, client } = await registerConfidential(sim);
+    const { tokens } = await link(sim, client);
+
+    const rotated = sim.rotateClientSecret(client.id, { expiresInS: 3600 });
+    const withOld = await refresh(sim, client, tokens.refresh_token!);
+    const read = (await (await readClient(reg)).json()) as Registered;
+    const withNew = await refresh(sim, { ...client, secret: read.client_secret! }, tokens.refresh_token!);
+
+    expect(rotated.client_secret).not.toBe(client.secret);
+    expect(rotated.client_secret_expires_at).toBe(Math.floor(T0 / 1000) + 3600);
+    expect(await errorOf(withOld)).toEqual({ status: 401, error: 'invalid_client' });
+    expect(read).toMatchObject({ client_id: client.id, client_secret: rotated.client_secret, client_secret_expires_at: rotated.client_secret_expires_at });
+    expect(withNew.status).toBe(200);
+    expect(sim.stats.clientsRead).toEqual([client.id]);
+  });
+
+  it('a client secret authenticates only while it is current and unexpired, or retired and within its grace: rotateClientSecret with graceS, by the clock', async () => {
+    const sim = await start({ clientType: 'confidential' });
+    const { client } = await registerConfidential(sim);
+    const { tokens } = await link(sim, client);
+    sim.rotateClientSecret(client.id, { graceS: 30 });
+
+    const inGrace = await refresh(sim, client, tokens.refresh_token!);
+    const { refresh_token } = (await inGrace.json()) as Tokens;
+    now = T0 + 30_000;
+    const afterGrace = await refresh(sim, client, refresh_token!);
+
+    expect(inGrace.status).toBe(200);
+    expect(await errorOf(afterGrace)).toEqual({ status: 401, error: 'invalid_client' });
+  });
+
+  it('rotateClientSecret without expiresInS gives the new secret the clientSecretTtlS lifetime, counted from the rotation', async () => {
+    const sim = await start({ clientType: 'confidential', clientSecretTtlS: 60 });
+    const { client } = await registerConfidential(sim);
+    now = T0 + 50_000;
+
+    const rotated = sim.rotateClientSecret(client.id);
+
+    expect(rotated.client_secret_expires_at).toBe(Math.floor((T0 + 50_000) / 1000) + 60);
+  });
+
+  it('rotateClientSecret refuses a public client and an unknown one', async () => {
+    const sim = await start();
+    const client = await registerClient(sim);
+
+    expect(() => sim.rotateClientSecret(client.id)).toThrow(/public client/);
+    expect(() => sim.rotateClientSecret('ghost')).toThrow(/unknown client/);
+  });
+
+  it('registrationAccessTokenRotation: a rotated registration access token replaces the old one at once', async () => {
+    const sim = await start({ registrationAccessTokenRotation: true });
+    const reg = (await (await register(sim)).json()) as Registered;
+
+    const first = (await (await readClient(reg)).json()) as Registered;
+    const withOld = await readClient(reg);
+    const withNew = await readClient(first);
+
+    expect(first.registration_access_token).not.toBe(reg.registration_access_token);
+    expect(withOld.status).toBe(401);
+    expect(withNew.status).toBe(200);
+  });
+});
+
+// ─── RFC 7592 update ─────────────────────────────────────────────────────────────────────────────
+
+describe('client configuration update (RFC 7592 §2.2)', () => {
+  async function update(reg: Registered, body: Record<string, unknown>, token = reg.registration_access_token): Promise<Response> {
+    return fetch(reg.registration_client_uri!, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    });
+  }
+
+  function metadataOf(reg: Registered): Record<string, unknown> {
+    return { client_id: reg.client_id, redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] };
+  }
+
+  it('PUT replaces the metadata (an omitted client_name is deleted), keeps the secret and the grants, and answers the client information', async () => {
+    const sim = await start({ clientType: 'confidential' });
+    const reg = (await (await register(sim)).json()) as Registered;
+    const client: Client = { id: reg.client_id, secret: reg.client_secret!, method: 'client_secret_basic' };
+    const { tokens } = await link(sim, client);
+    const other = 'https://broker.example/oauth/other';
+
+    const res = await update(reg, { ...metadataOf(reg), redirect_uris: [REDIRECT_URI, other], client_secret: reg.client_secret });
+    const answer = (await res.json()) as Registered;
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(answer).toMatchObject({ client_id: reg.client_id, redirect_uris: [REDIRECT_URI, other], client_secret: reg.client_secret, token_endpoint_auth_method: 'client_secret_basic' });
+    expect(answer).not.toHaveProperty('client_name');
+    expect(sim.clients.get(reg.client_id)!.redirect_uris).toEqual([REDIRECT_URI, other]);
+    expect(sim.stats.clientsUpdated).toEqual([reg.client_id]);
+    expect((await refresh(sim, client, tokens.refresh_token!)).status).toBe(200);
+  });
+
+  it.each([
+    ['a server-set field (registration_access_token)', (reg: Registered) => ({ ...metadataOf(reg), registration_access_token: reg.registration_access_token })],
+    ['a server-set field (client_id_issued_at)', (reg: Registered) => ({ ...metadataOf(reg), client_id_issued_at: 1 })],
+    ['another client_id', (reg: Registered) => ({ ...metadataOf(reg), client_id: 'someone-else' })],
+    ['no client_id', (reg: Registered) => ({ ...metadataOf(reg), client_id: undefined })],
+    ['a client_secret that is not the current one', (reg: Registered) => ({ ...metadataOf(reg), client_secret: 'chosen-by-the-client' })],
+    ['an unsupported grant type', (reg: Registered) => ({ ...metadataOf(reg), grant_types: ['client_credentials'] })],
+  ])('PUT refuses %s with invalid_client_metadata and changes nothing', async (_name, body) => {
+    const sim = await start({ clientType: 'confidential' });
+    const reg = (await (await register(sim)).json()) as Registered;
+    const before = structuredClone(sim.clients.get(reg.client_id));
+
+    const res = await update(reg, body(reg));
+
+    expect(await errorOf(res)).toEqual({ status: 400, error: 'invalid_client_metadata' });
+    expect(sim.clients.get(reg.client_id)).toEqual(before);
+    expect(sim.stats.clientsUpdated).toEqual([]);
+  });
+
+  it('PUT without redirect_uris is invalid_redirect_uri', async () => {
+    const sim = await start();
+    const reg = (await (await register(sim)).json()) as Registered;
+
+    const res = await update(reg, { ...metadataOf(reg), redirect_uris: undefined });
+
+    expect(await errorOf(res)).toEqual({ status: 400, error: 'invalid_redirect_uri' });
+  });
+
+  it('PUT needs the registration access token', async () => {
+    const sim = await start();
+    const reg = (await (await register(sim)).json()) as Registered;
+
+    const res = await update(reg, metadataOf(reg), 'nope');
+
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+  });
+
+  it('the client configuration endpoint answers 405 with Allow for methods other than GET, PUT and DELETE', async () => {
+    const sim = await start();
+    const reg = (await (await register(sim)).json()) as Registered;
+
+    const res = await fetch(reg.registration_client_uri!, { method: 'POST', headers: { authorization: `Bearer ${reg.registration_access_token}` } });
+
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET, PUT, DELETE');
+  });
+});
+
+// ─── Transient revocation and registration faults ────────────────────────────────────────────────
+
+describe('transient revocation and registration faults', () => {
+  it('fault revocationStatus 503 with revocationFailCount: 503 with Retry-After that many times, then revocation works and the fault heals', async () => {
+    const sim = await start();
+    const { client, tokens } = await link(sim);
+    sim.setFaults({ revocationStatus: 503, revocationFailCount: 2, retryAfterS: 5 });
+
+    const answers: { status: number; retryAfter: string | null }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await tokenCall(`${sim.url}/oauth2/revoke`, client, { token: tokens.refresh_token! });
+      answers.push({ status: res.status, retryAfter: res.headers.get('retry-after') });
+    }
+
+    expect(answers).toEqual([
+      { status: 503, retryAfter: '5' },
+      { status: 503, retryAfter: '5' },
+      { status: 200, retryAfter: null },
+    ]);
+    expect(sim.stats.revocations).toEqual([tokens.refresh_token]);
+    expect(sim.faults).toEqual({ retryAfterS: 5 });
+  });
+
+  it('fault registrationStatus 503 with registrationFailCount counts RFC 7591 and RFC 7592 requests together, each with Retry-After', async () => {
+    const sim = await start();
+    const reg = (await (await register(sim)).json()) as Registered;
+    sim.setFaults({ registrationStatus: 503, registrationFailCount: 2 });
+
+    const registration = await register(sim);
+    const read = await fetch(reg.registration_client_uri!, { headers: { authorization: `Bearer ${reg.registration_access_token}` } });
+    const healed = await register(sim);
+
+    expect(await errorOf(registration)).toEqual({ status: 503, error: 'temporarily_unavailable' });
+    expect(registration.headers.get('retry-after')).toBe('2');
+    expect(read.status).toBe(503);
+    expect(healed.status).toBe(201);
+    expect(sim.stats.registrations).toBe(2);
+    expect(sim.faults).toEqual({});
+  });
+
+  it('a simulated discovery 503 carries Retry-After', async () => {
+    const sim = await start();
+    sim.setFaults({ discoveryStatus: 503, retryAfterS: 1 });
+
+    const res = await fetch(`${sim.url}/.well-known/oauth-authorization-server`);
+
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+  });
+
+  it('stats.requests counts every request per endpoint, whatever its answer', async () => {
+    const sim = await start();
+    const { client, tokens } = await link(sim);
+    sim.setFaults({ revocationStatus: 500 });
+
+    await tokenCall(`${sim.url}/oauth2/revoke`, client, { token: tokens.refresh_token! });
+    await callApi(sim, tokens.access_token);
+
+    // link: discovery twice (register, exchange), a registration, authorize and login, a code exchange
+    expect(sim.stats.requests).toEqual({ discovery: 2, authorize: 2, token: 1, revocation: 1, registration: 1, api: 1 });
+  });
+});
+
+// ─── Hangs: accepted, never answered ─────────────────────────────────────────────────────────────
+
+describe('fault hang: the endpoint accepts requests and never answers', () => {
+  const settled = (p: Promise<Response>) => p.then((r) => r.status, () => 'dropped' as const);
+
+  it('a hung token request is never answered nor processed, and is dropped when faults are reset', async () => {
+    const sim = await start();
+    const { client, tokens } = await link(sim);
+    sim.setFaults({ hang: ['token'] });
+
+    const pending = settled(refresh(sim, client, tokens.refresh_token!));
+    const hung = await sim.requestHung();
+    const discoveryMeanwhile = await fetch(`${sim.url}/.well-known/oauth-authorization-server`);
+    sim.resetFaults();
+    const retry = await refresh(sim, client, tokens.refresh_token!);
+
+    expect(hung.endpoint).toBe('token');
+    expect(discoveryMeanwhile.status).toBe(200);
+    expect(await pending).toBe('dropped');
+    expect(retry.status).toBe(200);
+    expect(sim.stats.refreshGrants).toBe(1);
+    expect(sim.stats.reuseDetected).toBe(0);
+    expect(sim.stats.hungRequests).toEqual(['token']);
+  });
+
+  it.each<[SimulatorEndpoint, (sim: LongPortSimulator, reg: Registered) => Promise<Response>]>([
+    ['discovery', (sim) => fetch(`${sim.url}/.well-known/oauth-authorization-server`)],
+    ['registration', (sim) => register(sim)],
+    ['revocation', (sim, reg) => tokenCall(`${sim.url}/oauth2/revoke`, { id: reg.client_id, method: 'none' }, { token: 'x' })],
+    ['authorize', (sim, reg) => fetch(authorizeUrl(sim, { id: reg.client_id, method: 'none' }), { redirect: 'manual' })],
+    ['api', (sim) => fetch(`${sim.url}/v1/quote/get_security_list`)],
+  ])('hang %s: its requests hang until the endpoint leaves the list; nothing is processed', async (endpoint, call) => {
+    const sim = await start();
+    const reg = (await (await register(sim)).json()) as Registered;
+    sim.setFaults({ hang: [endpoint] });
+
+    const pending = settled(call(sim, reg));
+    const hung = await sim.requestHung();
+    sim.setFaults({ hang: undefined });
+
+    expect(hung.endpoint).toBe(endpoint);
+    expect(await pending).toBe('dropped');
+    expect(sim.stats.registrations).toBe(1);
+    expect(sim.stats.revocations).toEqual([]);
+    expect(sim.stats.apiCalls).toBe(0);
+    expect((await call(sim, reg)).status).toBeLessThan(500);
+  });
+
+  it('an endpoint leaving the hang list drops only its own hung requests', async () => {
+    const sim = await start();
+    const { client, tokens } = await link(sim);
+    sim.setFaults({ hang: ['token', 'revocation'] });
+
+    const token = settled(refresh(sim, client, tokens.refresh_token!));
+    const revocation = settled(tokenCall(`${sim.url}/oauth2/revoke`, client, { token: tokens.refresh_token! }));
+    const hung = [await sim.requestHung(), await sim.requestHung()].map((h) => h.endpoint).sort();
+    sim.setFaults({ hang: ['revocation'] });
+    const tokenOutcome = await token;
+    sim.setFaults({ hang: undefined });
+
+    expect(hung).toEqual(['revocation', 'token']);
+    expect(tokenOutcome).toBe('dropped');
+    expect(await revocation).toBe('dropped');
+    expect(sim.stats.revocations).toEqual([]);
+  });
+
+  it('drop() ends one hung request; close() ends the others', async () => {
+    const sim = await startLongPortSimulator();
+    sim.setFaults({ hang: ['discovery'] });
+    const first = settled(fetch(`${sim.url}/.well-known/oauth-authorization-server`));
+    const second = settled(fetch(`${sim.url}/.well-known/oauth-authorization-server`));
+
+    (await sim.requestHung()).drop();
+    const firstOutcome = await first;
+    await sim.requestHung();
+    await sim.close();
+
+    expect(firstOutcome).toBe('dropped');
+    expect(await second).toBe('dropped');
+  });
+});
+
+// ─── Taking the provider down ────────────────────────────────────────────────────────────────────
+
+describe('takeDown and bringUp', () => {
+  it('takeDown refuses connections and cuts in-flight ones; bringUp serves the same issuer with the same state', async () => {
+    const sim = await start();
+    const { client, tokens } = await link(sim);
+    const issuer = sim.issuer;
+    sim.setFaults({ hang: ['api'] });
+    const inFlight = callApi(sim, tokens.access_token).then(() => 'answered', () => 'cut');
+    await sim.requestHung();
+
+    await sim.takeDown();
+    const whileDown = await new Promise((resolve) => {
+      const socket = connect(sim.port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve('connected');
+      });
+      socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code));
+    });
+    const listeningWhileDown = sim.listening;
+    await sim.bringUp();
+    sim.resetFaults();
+
+    expect(await inFlight).toBe('cut');
+    expect(whileDown).toBe('ECONNREFUSED');
+    expect(listeningWhileDown).toBe(false);
+    expect(sim.listening).toBe(true);
+    expect(sim.issuer).toBe(issuer);
+    expect((await discover(sim)).issuer).toBe(issuer);
+    expect((await callApi(sim, tokens.access_token)).status).toBe(200);
+    expect((await refresh(sim, client, tokens.refresh_token!)).status).toBe(200);
+  });
+
+  it('takeDown and bringUp are idempotent, concurrent bringUps share one listen, and a closed simulator cannot be brought up again', async () => {
+    const sim = await startLongPortSimulator();
+
+    await sim.takeDown();
+    await sim.takeDown();
+    await Promise.all([sim.bringUp(), sim.bringUp()]);
+    await sim.bringUp();
+    const up = (await fetch(`${sim.url}/.well-known/oauth-authorization-server`)).status;
+    await sim.close();
+
+    expect(up).toBe(200);
+    await expect(sim.bringUp()).rejects.toThrow(/closed/);
+  });
+});
+
+// ─── Holds: crash tests at an exact phase ────────────────────────────────────────────────────────
+
+describe('holdTokenRequests: a token request stopped at a phase until released', () => {
+  it('held at received: nothing is processed until the release, then the request is answered', async () => {
+    const sim = await start();
+    const { client, tokens } = await link(sim);
+    sim.holdTokenRequests('received');
+
+    const answer = refresh(sim, client, tokens.refresh_token!);
+    const held = await sim.tokenRequestHeld();
+    const grantsWhileHeld = sim.stats.refreshGrants;
+    const ended = await held.release();
+
+    expect(held.phase).toBe('received');
+    expect(held.record).toMatchObject({ grantType: 'refresh_token', clientId: client.id });
+    expect(grantsWhileHeld).toBe(0);
+    expect(ended.status).toBe(200);
+    expect((await answer).status).toBe(200);
+    expect(sim.stats.refreshGrants).toBe(1);
+  });
+
+  it('a token request held at received whose caller left is never processed', async () => {
+    const sim = await start();
+    const { client, tokens } = await link(sim);
+    sim.holdTokenRequests('received');
+    const abort = new AbortController();
+
+    const gaveUp = refresh(sim, client, tokens.refresh_token!, abort.signal).catch(() => 'aborted');
+    const held = await sim.tokenRequestHeld();
+    abort.abort();
+    await held.callerGone;
+    const ended = await held.release();
+    const retry = await refresh(sim, client, tokens.refresh_token!);
+
+    expect(await gaveUp).toBe('aborted');
+    expect(ended.status).toBe(0);
+    expect(retry.status).toBe(200);
+    expect(sim.stats.refreshGrants).toBe(1);
+    expect(sim.stats.reuseDetected).toBe(0);
+  });
+
+  it('a token request held at received whose caller was killed (SIGKILL) is never processed', async () => {
+    const sim = await start();
+    const { client, tokens } = await link(sim);
+    sim.holdTokenRequests('received');
+    const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, client_id: client.id }).toString();
+    const caller = spawn(process.execPath, [
+      '-e',
+      `fetch(process.argv[1], { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: process.argv[2] })`,
+      `${sim.url}/oauth2/token`,
+      body,
+    ]);
+
+    const held = await sim.tokenRequestHeld();
+    caller.kill('SIGKILL');
+    await held.callerGone;
+    const ended = await held.release();
+
+    expect(ended.status).toBe(0);
+    expect(sim.stats.refreshGrants).toBe(0);
+    expect((await refresh(sim, client, tokens.refresh_token!)).status).toBe(200);
+  });
+
+  it('a token request held at processed is committed; if its caller left, the answer is lost and the old refresh token is reuse', async () => {
+    const sim = await start();
+    const { client, tokens } = await link(sim);
+    sim.holdTokenRequests('processed');
+    const abort = new AbortController();
+
+    const gaveUp = refresh(sim, client, tokens.refresh_token!, abort.signal).catch(() => 'aborted');
+    const held = await sim.tokenRequestHeld();
+    const grantsWhileHeld = sim.stats.refreshGrants;
+    abort.abort();
+    await held.callerGone;
+    const ended = await held.release();
+    const retry = await refresh(sim, client, tokens.refresh_token!);
+
+    expect(held.phase).toBe('processed');
+    expect(grantsWhileHeld).toBe(1);
+    expect(await gaveUp).toBe('aborted');
+    expect(ended.status).toBe(0);
+    expect(await errorOf(retry)).toEqual({ status: 400, error: 'invalid_grant' });
+    expect(sim.stats.reuseDetected).toBe(1);
+  });
+
+  it('held at processed and released: the committed answer is sent, and its refresh token is the current one', async () => {
+    const sim = await start();
+    const { client, tokens } = await link(sim);
+    sim.holdTokenRequests('processed');
+
+    const answer = refresh(sim, client, tokens.refresh_token!);
+    const held = await sim.tokenRequestHeld();
+    const ended = await held.release();
+    const refreshed = (await (await answer).json()) as Tokens;
+    const next = await refresh(sim, client, refreshed.refresh_token!);
+
+    expect(ended.status).toBe(200);
+    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+    expect(next.status).toBe(200);
+    expect(sim.stats.reuseDetected).toBe(0);
+  });
+
+  it('holds apply to their grant type only, count down, and can stop one request at both phases', async () => {
+    const sim = await start();
+    const client = await registerClient(sim);
+    sim.holdTokenRequests('received', { grantType: 'refresh_token', count: 2 });
+    sim.holdTokenRequests('processed', { grantType: 'refresh_token' });
+
+    const { tokens } = await link(sim, client);
+    const first = refresh(sim, client, tokens.refresh_token!);
+    const atReceived = await sim.tokenRequestHeld();
+    void atReceived.release();
+    const atProcessed = await sim.tokenRequestHeld();
+    await atProcessed.release();
+    const rotated = ((await (await first).json()) as Tokens).refresh_token!;
+    const second = refresh(sim, client, rotated);
+    const secondHeld = await sim.tokenRequestHeld();
+    await secondHeld.release();
+    const third = await refresh(sim, client, ((await (await second).json()) as Tokens).refresh_token!);
+
+    expect(sim.stats.codeGrants).toBe(1);
+    expect([atReceived.phase, atProcessed.phase, secondHeld.phase]).toEqual(['received', 'processed', 'received']);
+    expect(atProcessed.record).toBe(atReceived.record);
+    expect(third.status).toBe(200);
+  });
+
+  it('drop() destroys the connection of a held request; releaseHeldTokenRequests releases the others and disarms the rest', async () => {
+    const sim = await start();
+    const { client, tokens } = await link(sim);
+    sim.holdTokenRequests('received', { count: 3 });
+
+    const dropped = refresh(sim, client, tokens.refresh_token!).then(() => 'answered', () => 'dropped');
+    const droppedRecord = await (await sim.tokenRequestHeld()).drop();
+    const released = refresh(sim, client, tokens.refresh_token!);
+    await sim.tokenRequestHeld();
+    sim.releaseHeldTokenRequests();
+    const rotated = ((await (await released).json()) as Tokens).refresh_token!;
+    const notHeld = await refresh(sim, client, rotated);
+
+    expect(await dropped).toBe('dropped');
+    expect(droppedRecord.status).toBe(0);
+    expect(notHeld.status).toBe(200);
+    expect(sim.stats.refreshGrants).toBe(2);
+  });
+
+  it('close() ends held requests without processing them', async () => {
+    const sim = await startLongPortSimulator();
+    const client = await registerClient(sim);
+    const { tokens } = await link(sim, client);
+    sim.holdTokenRequests('received');
+
+    const pending = refresh(sim, client, tokens.refresh_token!).then(() => 'answered', () => 'dropped');
+    const held = await sim.tokenRequestHeld();
+    await sim.close();
+
+    expect(await pending).toBe('dropped');
+    expect((await held.release()).status).toBe(0);
+    expect(sim.stats.refreshGrants).toBe(0);
+  });
+});
+
+// ─── npm run simulator ───────────────────────────────────────────────────────────────────────────
+
+describe('npm run simulator (bin/simulator.ts)', () => {
+  it('--port 0 starts it on a free port; the first line names the issuer, which serves discovery; SIGTERM stops it cleanly', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/simulator.ts', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout! });
+    const exited = once(child, 'exit');
+
+    const [first] = (await once(lines, 'line')) as [string];
+    const issuer = /^issuer (http:\/\/127\.0\.0\.1:\d+)$/.exec(first)?.[1];
+    const d = (await (await fetch(`${issuer}/.well-known/oauth-authorization-server`)).json()) as Discovery;
+    child.kill('SIGTERM');
+    const [code] = await exited;
+
+    expect(issuer).toBeDefined();
+    expect(d.issuer).toBe(issuer);
+    expect(code).toBe(0);
+  });
+
+  it('a --port that is not a port number is refused with exit code 2', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/simulator.ts', '--port', 'eighty'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+
+    const [code] = await once(child, 'exit');
+
+    expect(code).toBe(2);
+    expect(stderr).toContain('--port must be a port number');
   });
 });
