@@ -6,34 +6,11 @@
  *
  * It holds no global state: two clients share nothing, and a client's cache dies with it.
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { authorizer, type BearerAuth, type SigV4Auth } from './auth.js';
+import { BrokerClientError, checkId, send, type RetryPolicy } from './http.js';
 
-/** AWS credentials, as the SDK's credential providers answer them. */
-export interface AwsCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-  expiration?: Date;
-}
-
-/** Local mode: `BROKER_ADMIN_TOKEN` or a `BROKER_API_KEYS` key, sent as `Authorization: Bearer`. */
-export interface BearerAuth {
-  type: 'bearer';
-  token: string;
-}
-
-/**
- * AWS: the `/v1` routes use API Gateway IAM authorization. Requests are signed with the SDK's own
- * `SignatureV4` for service `execute-api`; without `credentials`, the SDK's default credential chain
- * (`defaultProvider` of @aws-sdk/credential-provider-node: environment, SSO, web identity, ECS/EC2 roles, …) is used.
- */
-export interface SigV4Auth {
-  type: 'sigv4';
-  /** The region of the API Gateway, e.g. `eu-west-1`. */
-  region: string;
-  credentials?: AwsCredentials | (() => Promise<AwsCredentials>);
-}
+export type { AwsCredentials, BearerAuth, SigV4Auth } from './auth.js';
+export { BrokerClientError } from './http.js';
 
 export interface BrokerClientOptions {
   /** The broker's base URL, with the API Gateway stage if any: `https://abc.execute-api.eu-west-1.amazonaws.com/prod`. */
@@ -44,12 +21,7 @@ export interface BrokerClientOptions {
   /** Milliseconds since the epoch; defaults to `Date.now`. Cache expiry is measured on this clock. */
   clock?: () => number;
   /** Retries of 503 and 429 answers. */
-  retry?: {
-    /** Attempts in all, the first included; default 3. */
-    maxAttempts?: number;
-    /** The longest wait between attempts; a `Retry-After` longer than this is not waited for. Default 5000. */
-    maxDelayMs?: number;
-  };
+  retry?: RetryPolicy;
   /** Accounts kept in the cache at most (least recently used go first); default 1000. */
   maxCachedAccounts?: number;
 }
@@ -83,30 +55,7 @@ export interface BrokerClient {
   invalidate(tenant: string, account: string): void;
 }
 
-/**
- * A failed broker call: the contract's `{ error, error_description }` as `error` and `description`.
- * It never carries token material; `status` is 0 when no HTTP answer arrived.
- */
-export class BrokerClientError extends Error {
-  override readonly name = 'BrokerClientError';
-
-  constructor(
-    /** The HTTP status, or 0 for a network failure. */
-    readonly status: number,
-    /** The error code, e.g. `reauth_required`, `temporarily_unavailable`. */
-    readonly error: string,
-    readonly description: string,
-    /** Seconds the broker asked to wait before trying again, when it said. */
-    readonly retryAfterS?: number,
-    options?: { cause?: unknown },
-  ) {
-    super(`${status ? `HTTP ${status} ` : ''}${error}: ${description}`, options);
-  }
-}
-
 const DEFAULT_MIN_TTL_S = 60;
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const MAX_DESCRIPTION_CHARS = 300;
 
 /**
  * Creates a broker client. The cache and the in-flight requests belong to the instance, so make one
@@ -119,11 +68,7 @@ const MAX_DESCRIPTION_CHARS = 300;
 export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
   const fetch = options.fetch ?? globalThis.fetch;
   const clock = options.clock ?? Date.now;
-  const maxAttempts = Math.max(1, options.retry?.maxAttempts ?? 3);
-  const maxDelayMs = Math.max(0, options.retry?.maxDelayMs ?? 5_000);
   const maxCached = Math.max(1, options.maxCachedAccounts ?? 1000);
-  const baseUrl = options.baseUrl.replace(/\/+$/, '');
-  const authorize = authorizer(options.auth, clock);
 
   const cache = new Map<string, BrokerToken>();
   const inflight = new Map<string, { minTtlS: number; promise: Promise<BrokerToken> }>();
@@ -135,30 +80,10 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
     while (cache.size > maxCached) cache.delete(cache.keys().next().value!);
   };
 
+  const transport = { baseUrl: options.baseUrl, authorize: authorizer(options.auth, clock), fetch, clock, retry: options.retry };
   async function call(method: 'GET' | 'POST', path: string, query: Record<string, string>): Promise<BrokerToken> {
-    for (let attempt = 1; ; attempt++) {
-      const url = new URL(baseUrl + path);
-      for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-      const sentAt = clock();
-      const headers = await authorize(method, url, { accept: 'application/json' });
-      let res: Response;
-      try {
-        res = await fetch(url, { method, headers });
-      } catch (err) {
-        throw new BrokerClientError(0, 'network_error', `${method} ${url.origin}${url.pathname} failed: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
-      }
-      if (res.ok) return readToken(res, sentAt);
-      const failure = await readError(res);
-      if ((res.status === 503 || res.status === 429) && attempt < maxAttempts) {
-        const delayMs = failure.retryAfterS !== undefined ? failure.retryAfterS * 1000 : Math.min(jitteredBackoffMs(attempt), maxDelayMs);
-        // a wait longer than the caller would accept is not shortened: the broker asked for it
-        if (delayMs <= maxDelayMs) {
-          await sleep(delayMs);
-          continue;
-        }
-      }
-      throw failure;
-    }
+    const { res, sentAt } = await send(transport, { method, path, query });
+    return readToken(res, sentAt);
   }
 
   const tokenPath = (tenant: string, account: string, leaf: 'token' | 'refresh') =>
@@ -225,12 +150,6 @@ const isGone = (err: unknown) => err instanceof BrokerClientError && (err.status
 
 const cacheKey = (tenant: string, account: string) => `${tenant}\u0000${account}`;
 
-/** Identifiers as the contract defines them; anything else could walk to another path (`..`). */
-function checkId(name: string, value: string): string {
-  if (!ID_PATTERN.test(value)) throw new BrokerClientError(400, 'invalid_request', `${name} must match ${ID_PATTERN.source}`);
-  return value;
-}
-
 async function readToken(res: Response, sentAt: number): Promise<BrokerToken> {
   const body = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
   if (!body || typeof body.access_token !== 'string' || typeof body.scope !== 'string' || typeof body.expires_in !== 'number' || !Number.isFinite(body.expires_in)) {
@@ -238,109 +157,4 @@ async function readToken(res: Response, sentAt: number): Promise<BrokerToken> {
   }
   // expires_in against the time the request left: never later than the broker's own expires_at
   return { accessToken: body.access_token, expiresAt: new Date(sentAt + body.expires_in * 1000), scope: body.scope };
-}
-
-/**
- * The contract's error body, or (from API Gateway itself) `{ "message": … }`. Only the first line of
- * a message is kept: API Gateway's signature-mismatch text goes on with the canonical request,
- * which would hold the session token.
- */
-async function readError(res: Response): Promise<BrokerClientError> {
-  const body = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
-  const retryAfterS = parseRetryAfter(res.headers.get('retry-after'), Date.now());
-  const code = typeof body?.error === 'string' && /^[\w.-]{1,64}$/.test(body.error) ? body.error : fallbackCode(res.status);
-  const text = typeof body?.error_description === 'string' ? body.error_description : typeof body?.message === 'string' ? body.message : `HTTP ${res.status}`;
-  return new BrokerClientError(res.status, code, firstLine(text), retryAfterS);
-}
-
-function fallbackCode(status: number): string {
-  const known: Record<number, string> = { 400: 'invalid_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 429: 'too_many_requests', 503: 'temporarily_unavailable' };
-  return known[status] ?? (status >= 500 ? 'server_error' : 'http_error');
-}
-
-const firstLine = (text: string) => (text.split(/\r?\n/, 1)[0] ?? '').slice(0, MAX_DESCRIPTION_CHARS);
-
-/** RFC 9110 §10.2.3: delay-seconds or an HTTP-date. */
-function parseRetryAfter(value: string | null, now: number): number | undefined {
-  if (value === null) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
-}
-
-/** Full jitter: uniform in [0, 200 ms · 2^(attempt−1)]. */
-const jitteredBackoffMs = (attempt: number) => Math.random() * 200 * 2 ** (attempt - 1);
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-type Authorizer = (method: string, url: URL, headers: Record<string, string>) => Promise<Record<string, string>>;
-
-function authorizer(auth: BearerAuth | SigV4Auth, clock: () => number): Authorizer {
-  if (auth.type === 'bearer') {
-    const authorization = `Bearer ${auth.token}`;
-    return async (_method, _url, headers) => ({ ...headers, authorization });
-  }
-  let signer: Promise<SignatureV4> | undefined;
-  return async (method, url, headers) => {
-    signer ??= signerFor(auth).catch((err: unknown) => {
-      signer = undefined;
-      throw err;
-    });
-    const query: Record<string, string> = {};
-    for (const [k, v] of url.searchParams) query[k] = v;
-    const signed = await (
-      await signer
-    ).sign(
-      {
-        method,
-        protocol: url.protocol,
-        hostname: url.hostname,
-        ...(url.port ? { port: Number(url.port) } : {}),
-        path: url.pathname,
-        query,
-        headers: { ...headers, host: url.host },
-      },
-      { signingDate: new Date(clock()) },
-    );
-    // fetch sets Host itself, from the same URL
-    const { host: _host, ...out } = signed.headers;
-    return out;
-  };
-}
-
-async function signerFor(auth: SigV4Auth): Promise<SignatureV4> {
-  // the default chain is loaded only when it is needed: local-mode callers never import it
-  const credentials = auth.credentials ?? (await import('@aws-sdk/credential-provider-node')).defaultProvider();
-  return new SignatureV4({ service: 'execute-api', region: auth.region, credentials, sha256: NodeSha256, uriEscapePath: true, applyChecksum: false });
-}
-
-/** SHA-256 and HMAC-SHA256 over node:crypto, in the shape the SDK's signer expects (as @smithy/hash-node). */
-class NodeSha256 {
-  private hash: Hash | Hmac;
-
-  constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash = this.fresh();
-  }
-
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.hash.update(bytes(data));
-  }
-
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-
-  reset(): void {
-    this.hash = this.fresh();
-  }
-
-  private fresh(): Hash | Hmac {
-    return this.secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(this.secret));
-  }
-}
-
-function bytes(data: string | ArrayBuffer | ArrayBufferView): Buffer | string {
-  if (typeof data === 'string') return data;
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data);
 }

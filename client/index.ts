@@ -1,4 +1,4 @@
-/** The broker's client for services: `import { createBrokerClient } from 'longport-token-broker/client'`. */
+/** The broker's clients: `import { createBrokerClient, createAdminClient } from 'longport-token-broker/client'`. */
 export {
   BrokerClientError,
   createBrokerClient,
@@ -10,3 +10,23 @@ export {
   type GetTokenOptions,
   type SigV4Auth,
 } from './broker-client.js';
+export { createAdminClient, type AdminClientOptions } from './admin-client.js';
+export {
+  FINGERPRINT_PATTERN,
+  tokenFingerprint,
+  type Account,
+  type AccountStatus,
+  type AdminApi,
+  type AuditEvent,
+  type AuditQuery,
+  type Link,
+  type PutTenantInput,
+  type RefresherHealth,
+  type Region,
+  type Tenant,
+  type TenantState,
+  type TenantSummary,
+  type TokenAnswer,
+} from './admin-api.js';
+export { isMissingRoute, type RetryPolicy } from './http.js';
+export { regionOfApiUrl } from './auth.js';
