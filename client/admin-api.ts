@@ -224,6 +224,23 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
   return api;
 }
 
+/** The broker's default `BROKER_REFRESH_HORIZON_S`: the refresher renews tokens expiring within it. */
+export const DEFAULT_REFRESH_HORIZON_S = 900;
+
+/**
+ * About when the scheduled refresher renews this account's token (ms since the epoch):
+ * `min(horizon, half its lifetime)` before it expires, so a short-lived token is renewed at
+ * half-life rather than as soon as it is issued. Undefined for an account the refresher no longer
+ * renews (`needs_reauth`, `revoked`).
+ */
+export function renewsAround(account: Pick<Account, 'status' | 'expires_at' | 'refreshed_at'>, horizonS = DEFAULT_REFRESH_HORIZON_S): number | undefined {
+  if (account.status !== 'linked') return undefined;
+  const expires = Date.parse(account.expires_at);
+  const refreshed = Date.parse(account.refreshed_at);
+  const lifetimeMs = Number.isFinite(refreshed) ? Math.max(0, expires - refreshed) : horizonS * 2000;
+  return expires - Math.min(horizonS * 1000, lifetimeMs / 2);
+}
+
 /** A fingerprint as the audit trail writes it: 16 lower-case hex characters. */
 export const FINGERPRINT_PATTERN = /^[0-9a-f]{16}$/;
 

@@ -12,7 +12,9 @@ export {
 } from './broker-client.js';
 export { createAdminClient, type AdminClientOptions } from './admin-client.js';
 export {
+  DEFAULT_REFRESH_HORIZON_S,
   FINGERPRINT_PATTERN,
+  renewsAround,
   tokenFingerprint,
   type Account,
   type AccountStatus,

@@ -2,24 +2,8 @@
  * What the expiry timeline shows, computed from the account list alone: when each token expires
  * and about when the scheduled refresher renews it. Pure functions, so they are tested in Node.
  */
-import type { Account } from '../../client/admin-api.js';
+import { DEFAULT_REFRESH_HORIZON_S, renewsAround, type Account } from '../../client/admin-api.js';
 import { clockTime } from './format.js';
-
-/** The broker's default `BROKER_REFRESH_HORIZON_S`: the refresher renews tokens expiring within it. */
-export const DEFAULT_REFRESH_HORIZON_S = 900;
-
-/**
- * About when the refresher renews this token: `min(horizon, half its lifetime)` before it expires
- * (a short-lived token is renewed at half-life rather than as soon as it is issued). Undefined for
- * an account the refresher no longer renews (`needs_reauth`, `revoked`).
- */
-export function renewsAround(account: Pick<Account, 'status' | 'expires_at' | 'refreshed_at'>, horizonS = DEFAULT_REFRESH_HORIZON_S): number | undefined {
-  if (account.status !== 'linked') return undefined;
-  const expires = Date.parse(account.expires_at);
-  const refreshed = Date.parse(account.refreshed_at);
-  const lifetimeMs = Number.isFinite(refreshed) ? Math.max(0, expires - refreshed) : horizonS * 2000;
-  return expires - Math.min(horizonS * 1000, lifetimeMs / 2);
-}
 
 export interface TimelineRow {
   account: string;

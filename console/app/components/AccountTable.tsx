@@ -3,8 +3,7 @@
  * timeline): a thousand accounts render as fifty rows at a time, searchable by id, in id or expiry order.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import type { Account } from '../../../client/admin-api.js';
-import { renewsAround } from '../timeline.js';
+import { renewsAround, type Account } from '../../../client/admin-api.js';
 import { StatusBadge, Time } from './common.js';
 
 export const ROWS_PER_PAGE = 50;
