@@ -80,8 +80,8 @@ export function AuditTrail({ api, mode, tenant, onUnauthorized }: { api: AdminAp
               </tr>
             </thead>
             <tbody>
-              {newestFirst(events).map((e, i) => (
-                <tr key={`${e.at}-${i}`} class={e.outcome === 'ok' || e.outcome.startsWith('ok') ? undefined : 'row-attention'}>
+              {newestFirst(events, oldestFirst).map((e, i) => (
+                <tr key={`${e.at}-${i}`} class={needsAttention(e) ? 'row-attention' : undefined}>
                   <td>
                     <Time at={Date.parse(e.at)} now={now} />
                   </td>
@@ -93,7 +93,7 @@ export function AuditTrail({ api, mode, tenant, onUnauthorized }: { api: AdminAp
                   <td class="caller" title={e.caller}>
                     {e.caller}
                   </td>
-                  <td>{e.outcome === 'ok' ? <span class="muted">ok</span> : <span class="badge status-needs_reauth">▲ {e.outcome}</span>}</td>
+                  <td>{needsAttention(e) ? <span class="badge status-needs_reauth">▲ {e.outcome}</span> : <span class="muted">{e.outcome}</span>}</td>
                   <td>
                     {e.token_fingerprint ? <code title={`generation ${e.generation ?? '?'}`}>{e.token_fingerprint}</code> : <span class="muted">—</span>}
                     {e.generation !== undefined && <span class="muted"> gen {e.generation}</span>}
@@ -180,11 +180,17 @@ function AuditFilter({ filter, onApply }: { filter: Filter; onApply: (f: Filter)
   );
 }
 
+/** A refusal, a failure or an account that fell out of linking: what an operator looks for in a trail. */
+function needsAttention(e: AuditEvent): boolean {
+  return e.action === 'access.denied' || e.action === 'account.reauth' || e.outcome.startsWith('failed') || e.outcome.includes('client_kept');
+}
+
 /** An older broker answers oldest first; the contract's order is newest first. */
 function isOldestFirst(events: AuditEvent[]): boolean {
   return events.length > 1 && Date.parse(events[0]!.at) < Date.parse(events[events.length - 1]!.at);
 }
 
-function newestFirst(events: AuditEvent[]): AuditEvent[] {
-  return [...events].sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
+/** Newest first; events of the same instant keep the broker's order, reversed when it answers oldest first. */
+function newestFirst(events: AuditEvent[], oldestFirst: boolean): AuditEvent[] {
+  return (oldestFirst ? [...events].reverse() : [...events]).sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
 }

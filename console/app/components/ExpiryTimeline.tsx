@@ -7,7 +7,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import type { Account } from '../../../client/admin-api.js';
-import { exact, relative } from '../format.js';
+import { clockTime, exact, relative } from '../format.js';
 import { timelineData, timelineSummary, type TimelineRow } from '../timeline.js';
 
 const COLORS = { expires: '#2f5bd3', renews: '#138a6b', stranded: '#c2410c', bar: 'rgba(47, 91, 211, 0.28)', now: '#6b7280', grid: '#eceef2', axis: '#5b6170' };
@@ -47,7 +47,8 @@ export function ExpiryTimeline({ accounts, now }: { accounts: Account[]; now: nu
         y: { range: () => [-0.5, Math.max(0.5, data.rows.length - 0.5)] },
       },
       axes: [
-        { stroke: COLORS.axis, grid: { stroke: COLORS.grid, width: 1 }, ticks: { stroke: COLORS.grid } },
+        // 24-hour local times, as everywhere else on the page
+        { stroke: COLORS.axis, grid: { stroke: COLORS.grid, width: 1 }, ticks: { stroke: COLORS.grid }, values: (_u, splits) => splits.map((s) => clockTime(s * 1000)) },
         {
           stroke: COLORS.axis,
           grid: { stroke: COLORS.grid, width: 1 },
