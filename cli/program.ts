@@ -5,7 +5,7 @@
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { renderUnicodeCompact } from 'uqr';
-import { FINGERPRINT_PATTERN, renewsAround, tokenFingerprint, type Account, type AccountStatus, type AuditEvent, type AuditQuery, type PutTenantInput, type Region } from '../client/admin-api.js';
+import { FINGERPRINT_PATTERN, renewsAround, tokenFingerprint, type AccountStatus, type AuditEvent, type AuditQuery, type PutTenantInput, type Region } from '../client/admin-api.js';
 import { BrokerClientError, ID_PATTERN, isMissingRoute } from '../client/http.js';
 import { exact, relative } from '../console/app/format.js';
 import { connect, DEFAULT_URL, type Connection, type ConnectionOptions } from './connection.js';
@@ -69,20 +69,10 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, readStdin: () => Pr
     .option('--limit <n>', 'at most this many', positiveInt(100_000))
     .action(async (o: { limit?: number }, cmd: Command) => {
       const { opts, conn } = ctx(cmd);
-      const p = progress(io, 'loading tenants');
-      const all: Awaited<ReturnType<typeof conn.api.listTenants>>['tenants'] = [];
-      let cursor: string | undefined;
-      try {
-        do {
-          const page = await conn.api.listTenants({ limit: 100, ...(cursor ? { cursor } : {}) });
-          all.push(...page.tenants);
-          p.update(all.length);
-          cursor = o.limit !== undefined && all.length >= o.limit ? undefined : page.next;
-        } while (cursor);
-      } finally {
-        p.done();
-      }
-      const shown = o.limit === undefined ? all : all.slice(0, o.limit);
+      const shown = await collectPages(io, 'loading tenants', o.limit, async (cursor) => {
+        const page = await conn.api.listTenants({ limit: 100, ...(cursor ? { cursor } : {}) });
+        return { items: page.tenants, next: page.next };
+      });
       print(
         opts,
         () =>
@@ -161,20 +151,10 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, readStdin: () => Pr
     .option('--limit <n>', 'at most this many', positiveInt(1_000_000))
     .action(async (tenant: string, o: { status?: AccountStatus; limit?: number }, cmd: Command) => {
       const { opts, conn } = ctx(cmd);
-      const p = progress(io, 'loading accounts');
-      const all: Account[] = [];
-      let cursor: string | undefined;
-      try {
-        do {
-          const page = await conn.api.listAccounts(tenant, { limit: 200, ...(o.status ? { status: o.status } : {}), ...(cursor ? { cursor } : {}) });
-          all.push(...page.accounts);
-          p.update(all.length);
-          cursor = o.limit !== undefined && all.length >= o.limit ? undefined : page.next;
-        } while (cursor);
-      } finally {
-        p.done();
-      }
-      const shown = o.limit === undefined ? all : all.slice(0, o.limit);
+      const shown = await collectPages(io, 'loading accounts', o.limit, async (cursor) => {
+        const page = await conn.api.listAccounts(tenant, { limit: 200, ...(o.status ? { status: o.status } : {}), ...(cursor ? { cursor } : {}) });
+        return { items: page.accounts, next: page.next };
+      });
       const now = Date.now();
       print(
         opts,
@@ -344,6 +324,24 @@ async function fingerprintOf(o: { fingerprint?: string; tokenStdin?: boolean }, 
   const token = (await readStdin()).trim();
   if (!token) throw new UsageError('--token-stdin: stdin was empty');
   return tokenFingerprint(token);
+}
+
+/** Every page (or the first `limit` items), with the running count as progress on a terminal. */
+async function collectPages<T>(io: Io, label: string, limit: number | undefined, page: (cursor: string | undefined) => Promise<{ items: T[]; next?: string | undefined }>): Promise<T[]> {
+  const p = progress(io, label);
+  const all: T[] = [];
+  let cursor: string | undefined;
+  try {
+    do {
+      const got = await page(cursor);
+      all.push(...got.items);
+      p.update(all.length);
+      cursor = limit !== undefined && all.length >= limit ? undefined : got.next;
+    } while (cursor);
+  } finally {
+    p.done();
+  }
+  return limit === undefined ? all : all.slice(0, limit);
 }
 
 const when = (at: string | number, now: number) => {

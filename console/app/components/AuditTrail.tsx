@@ -124,7 +124,7 @@ function AuditFilter({ filter, onApply }: { filter: Filter; onApply: (f: Filter)
     e.preventDefault();
     const a = account.trim();
     const t = token.trim();
-    if (a && !ID_PATTERN.test(a)) return setError('An account id is letters, digits, ".", "_" or "-" (at most 64).');
+    if (a && !ID_PATTERN.test(a)) return setError('An account id is letters, digits, ".", "_" or "-" (at most 64), starting with a letter or digit.');
     let fingerprint: string | undefined;
     if (t) {
       if (FINGERPRINT_PATTERN.test(t.toLowerCase())) {

@@ -1,11 +1,10 @@
 /** The first page: every tenant with its linked and needs_reauth counts, and the refresher's health. */
 import { useState } from 'preact/hooks';
 import type { AdminApi, TenantSummary } from '../../../client/admin-api.js';
-import { ID_PATTERN } from '../../../client/http.js';
 import { plural } from '../format.js';
 import { describeProblem } from '../problem.js';
 import type { ConsoleMode } from '../session.js';
-import { Card, ProblemNotice, useLoad } from './common.js';
+import { Card, IdForm, ProblemNotice, useLoad } from './common.js';
 import { RefresherHealthCard } from './RefresherHealth.js';
 
 interface Props {
@@ -131,31 +130,7 @@ function TenantTable({ tenants }: { tenants: TenantSummary[] }) {
 
 /** Opens a tenant by its id: the way in on a broker that cannot list tenants, and a shortcut on any. */
 function OpenTenant({ prominent }: { prominent: boolean }) {
-  const [id, setId] = useState('');
-  const [error, setError] = useState<string>();
-  const open = (e: Event) => {
-    e.preventDefault();
-    const tenant = id.trim();
-    if (!ID_PATTERN.test(tenant)) return setError('A tenant id is letters, digits, ".", "_" or "-" (at most 64), starting with a letter or digit.');
-    setError(undefined);
-    location.hash = `#/tenants/${tenant}`;
-  };
-  return (
-    <form class={`inline-form${prominent ? ' prominent' : ''}`} onSubmit={open} noValidate>
-      <label for="open-tenant">Open a tenant by id</label>
-      <div class="row">
-        <input id="open-tenant" value={id} onInput={(e) => setId((e.target as HTMLInputElement).value)} placeholder="acme" spellcheck={false} aria-invalid={error ? true : undefined} />
-        <button type="submit" class="button">
-          Open
-        </button>
-      </div>
-      {error && (
-        <p class="field-error" role="alert">
-          {error}
-        </p>
-      )}
-    </form>
-  );
+  return <IdForm inputId="open-tenant" label="Open a tenant by id" placeholder="acme" button="Open" what="tenant" prominent={prominent} onSubmit={(tenant) => (location.hash = `#/tenants/${tenant}`)} />;
 }
 
 export function ReloadButton({ onClick, busy }: { onClick: () => void; busy: boolean }) {

@@ -1,12 +1,11 @@
 /** One tenant: its settings, the accounts that need a new link, the expiry timeline, the account table, the audit trail. */
 import { useMemo, useState } from 'preact/hooks';
 import type { Account, AdminApi, Tenant } from '../../../client/admin-api.js';
-import { ID_PATTERN } from '../../../client/http.js';
 import { plural } from '../format.js';
 import type { ConsoleMode } from '../session.js';
 import { AccountTable } from './AccountTable.js';
 import { AuditTrail } from './AuditTrail.js';
-import { Card, ProblemNotice, useLoad, useNow } from './common.js';
+import { Card, IdForm, ProblemNotice, useLoad, useNow } from './common.js';
 import { ExpiryTimeline } from './ExpiryTimeline.js';
 import { LinkDialog, type LinkTarget } from './LinkDialog.js';
 import { ReloadButton } from './Overview.js';
@@ -207,32 +206,5 @@ function AccountsView({ accounts, reload, loading, onCreateLink, tenantKnown }: 
 
 /** A link for any account id: a new end user, or a linked account being linked again. */
 function NewLinkForm({ onCreateLink }: { onCreateLink: (account: string) => void }) {
-  const [id, setId] = useState('');
-  const [error, setError] = useState<string>();
-  return (
-    <form
-      class="inline-form"
-      noValidate
-      onSubmit={(e) => {
-        e.preventDefault();
-        const account = id.trim();
-        if (!ID_PATTERN.test(account)) return setError('An account id is letters, digits, ".", "_" or "-" (at most 64), starting with a letter or digit.');
-        setError(undefined);
-        onCreateLink(account);
-      }}
-    >
-      <label for="new-link-account">Create a link for an account id</label>
-      <div class="row">
-        <input id="new-link-account" value={id} placeholder="user-42" spellcheck={false} onInput={(e) => setId((e.target as HTMLInputElement).value)} aria-invalid={error ? true : undefined} />
-        <button type="submit" class="button">
-          Create link
-        </button>
-      </div>
-      {error && (
-        <p class="field-error" role="alert">
-          {error}
-        </p>
-      )}
-    </form>
-  );
+  return <IdForm inputId="new-link-account" label="Create a link for an account id" placeholder="user-42" button="Create link" what="account" onSubmit={onCreateLink} />;
 }

@@ -2,6 +2,7 @@
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import type { AccountStatus } from '../../../client/admin-api.js';
+import { ID_PATTERN } from '../../../client/http.js';
 import { exact, relative } from '../format.js';
 import { describeProblem, type Problem } from '../problem.js';
 import type { ConsoleMode } from '../session.js';
@@ -116,5 +117,34 @@ export function Card({ title, children, actions, id, class: cls }: { title?: Com
       )}
       {children}
     </section>
+  );
+}
+
+/** A one-field form for a tenant or account id, checked against the contract's pattern before use. */
+export function IdForm({ inputId, label, placeholder, button, what, prominent, onSubmit }: { inputId: string; label: string; placeholder: string; button: string; what: 'tenant' | 'account'; prominent?: boolean; onSubmit: (id: string) => void }) {
+  const [value, setValue] = useState('');
+  const [error, setError] = useState<string>();
+  const submit = (e: Event) => {
+    e.preventDefault();
+    const id = value.trim();
+    if (!ID_PATTERN.test(id)) return setError(`A ${what} id is letters, digits, ".", "_" or "-" (at most 64), starting with a letter or digit.`);
+    setError(undefined);
+    onSubmit(id);
+  };
+  return (
+    <form class={`inline-form${prominent ? ' prominent' : ''}`} onSubmit={submit} noValidate>
+      <label for={inputId}>{label}</label>
+      <div class="row">
+        <input id={inputId} value={value} placeholder={placeholder} spellcheck={false} onInput={(e) => setValue((e.target as HTMLInputElement).value)} aria-invalid={error ? true : undefined} />
+        <button type="submit" class="button">
+          {button}
+        </button>
+      </div>
+      {error && (
+        <p class="field-error" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
   );
 }
