@@ -78,10 +78,11 @@ export function parseRetryAfter(value: string | null, now: number): number | und
 
 /**
  * The broker (or API Gateway in front of it) has no such route: an older broker than this client.
- * The broker names the route it did not find; API Gateway answers `{"message":"Not Found"}`.
+ * The broker says so in its description ("no route …", "this API has no such route …"); API
+ * Gateway answers `{"message":"Not Found"}`. An unknown tenant or account names what is unknown instead.
  */
 export const isMissingRoute = (err: unknown): boolean =>
-  err instanceof BrokerClientError && err.status === 404 && (err.description.startsWith('no route ') || err.description === 'Not Found');
+  err instanceof BrokerClientError && err.status === 404 && (/\bno (such )?route\b/i.test(err.description) || err.description === 'Not Found');
 
 /** Retries of 503 and 429 answers. */
 export interface RetryPolicy {

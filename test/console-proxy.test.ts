@@ -29,6 +29,8 @@ let received: Received[];
 let child: ChildProcess;
 let signInUrl: URL;
 let port: number;
+/** Scripted failures of the fake API, taken one per request to that path. */
+let failures: Record<string, { status: number; headers: Record<string, string>; body: unknown }[]>;
 
 /** A raw HTTP request, so that the Host header is ours to choose. */
 function raw(path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
@@ -81,6 +83,11 @@ beforeAll(async () => {
       const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
       received.push({ method: req.method!, url: new URL(req.url!, `http://${req.headers.host}`), headers, body });
       const path = new URL(req.url!, 'http://x').pathname;
+      const failure = failures[path]?.shift();
+      if (failure) {
+        res.writeHead(failure.status, { 'content-type': 'application/json', ...failure.headers });
+        return res.end(JSON.stringify(failure.body));
+      }
       const answer = path === '/prod/v1/tenants' ? { tenants: [{ tenant: 'acme', region: 'global', client_type: 'public', accounts: { linked: 12, needs_reauth: 2 }, state: 'active' }] } : { tenant: 'acme', region: 'global' };
       res.writeHead(path.endsWith('/busy') ? 503 : 200, { 'content-type': 'application/json', 'set-cookie': 'upstream=1', 'x-amzn-requestid': 'abc', ...(path.endsWith('/busy') ? { 'retry-after': '7' } : {}) });
       res.end(JSON.stringify(answer));
@@ -101,6 +108,7 @@ afterAll(async () => {
 
 beforeEach(() => {
   received = [];
+  failures = {};
 });
 
 describe('npm run console: the loopback proxy for AWS', () => {
@@ -231,6 +239,35 @@ describe('npm run console: signed forwarding', () => {
       expect(received.some((r) => r.url.pathname === '/prod/v1/tenants' && r.headers.authorization?.startsWith('AWS4-HMAC-SHA256'))).toBe(true);
       expect(urls.filter((u) => new URL(u).origin !== `http://127.0.0.1:${port}`)).toEqual([]);
       expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
+describe('npm run console: failures the console explains', () => {
+  it('a 503 shows "temporarily unavailable" with a countdown and retries by itself after Retry-After; an IAM refusal says which grant is missing', async () => {
+    failures['/prod/v1/tenants'] = [{ status: 503, headers: { 'retry-after': '1' }, body: { error: 'temporarily_unavailable', error_description: 'the store is unreachable' } }];
+    failures['/prod/v1/refresher'] = [{ status: 403, headers: {}, body: { message: 'User: arn:aws:sts::123456789012:assumed-role/ops/alice is not authorized to perform: execute-api:Invoke' } }];
+    const browser = await launchChromium();
+    try {
+      const page = await (await browser.newContext()).newPage();
+      child.kill('SIGTERM');
+      const started = await startConsoleProcess(['--url', upstreamUrl, '--region', REGION]);
+      child = started.child;
+      port = Number(started.url.port);
+
+      await page.goto(started.url.href);
+      const alert = page.getByRole('alert').filter({ hasText: 'temporarily unavailable' });
+      await alert.waitFor();
+      const shown = await alert.innerText();
+      await page.getByTestId('tenant-table').waitFor();
+      const refused = await page.getByRole('alert').filter({ hasText: 'AWS identity' }).innerText();
+
+      expect(shown).toContain('the store is unreachable');
+      expect(shown).toMatch(/Retrying in 1 s/);
+      expect(received.filter((r) => r.url.pathname === '/prod/v1/tenants')).toHaveLength(2);
+      expect(refused).toContain('grantAdmin');
     } finally {
       await browser.close();
     }
