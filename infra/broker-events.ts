@@ -1,18 +1,19 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { EVENT_SOURCE } from '../lib/events.js';
 
-/** The `source` of every event the broker publishes. */
-export const EVENT_SOURCE = 'longport-token-broker';
+/** The `source` of every event the broker publishes (lib/events.ts). */
+export { EVENT_SOURCE };
 
-/** The `detail-type`s the handlers publish. */
-export const EVENT_TYPES = ['AccountLinked', 'TokenRefreshFailed', 'ReauthRequired', 'AccountRecovered', 'AccountUnlinked'] as const;
+/** The variable lib/config.ts reads the bus name from. */
+export const EVENTS_ENV = 'BROKER_EVENT_BUS_NAME';
 
 export interface BrokerEventsProps {
-  /** @default 'longport-token-broker' */
+  /** @default the stack name, so that two copies of the stack in one account and region do not collide */
   eventBusName?: string;
   /** Where the ReauthRequired rule puts events it could not deliver. */
   deadLetterQueue: sqs.IQueue;
@@ -22,9 +23,9 @@ export interface BrokerEventsProps {
  * The broker's event bus, and a mailbox that keeps every `ReauthRequired` event for 14 days.
  *
  * `ReauthRequired` means an end user must link their account again: a person has to act. The rule
- * copies those events into the mailbox queue, so the alarm counts real deliveries
- * (`NumberOfMessagesSent`) and whoever answers it can read which tenant and account need a new
- * link (events carry ids and status, never token material).
+ * copies those events into the mailbox queue: the alarms watch how many wait there and for how
+ * long, and whoever answers them reads which tenant and account need a new link (events carry
+ * ids and status, never token material).
  */
 export class BrokerEvents extends Construct {
   readonly bus: events.EventBus;
@@ -32,7 +33,7 @@ export class BrokerEvents extends Construct {
 
   constructor(scope: Construct, id: string, props: BrokerEventsProps) {
     super(scope, id);
-    this.bus = new events.EventBus(this, 'Bus', { eventBusName: props.eventBusName ?? EVENT_SOURCE });
+    this.bus = new events.EventBus(this, 'Bus', { eventBusName: props.eventBusName ?? Stack.of(this).stackName });
 
     this.reauthMailbox = new sqs.Queue(this, 'ReauthRequiredMailbox', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,

@@ -32,9 +32,12 @@ export const BUNDLING: BundlingOptions = {
   format: OutputFormat.ESM,
   target: ESBUILD_TARGET,
   minify: true,
-  sourceMap: true,
-  // stack traces need the mappings, not a second copy of the sources in every zip
-  sourcesContent: false,
+  // no source maps: the logs never carry stack traces (lib/log.ts logs an error's name, code and
+  // message only), so a map would be dead weight in every zip, and enabling them
+  // (NODE_OPTIONS=--enable-source-maps) slows every invocation that builds an Error
+  sourceMap: false,
+  // names survive minification, for the rare trace a person reads in a debugger
+  keepNames: true,
   mainFields: ['module', 'main'],
   banner: ESM_REQUIRE_SHIM,
   forceDockerBundling: false,
@@ -50,8 +53,8 @@ export function esbuildOptionsFor(entry: string): BuildOptions {
     format: 'esm',
     target: ESBUILD_TARGET,
     minify: true,
-    sourcemap: true,
-    sourcesContent: false,
+    sourcemap: false,
+    keepNames: true,
     mainFields: ['module', 'main'],
     banner: { js: ESM_REQUIRE_SHIM },
     external: EXTERNAL_MODULES,

@@ -48,14 +48,71 @@ export function assertTenantId(tenant: string): void {
 }
 
 /**
- * The `execute-api:Invoke` resource paths (after `<api-id>/`) that a grant of `level` on `tenant`
- * allows, e.g. `$default/GET/v1/tenants/acme/accounts/*\/token`. Without a tenant, all tenants.
+ * Every tenant whose id starts with `prefix` (e.g. `emea.` covers `emea.acme` and `emea.globex`):
+ * one grant for a group of tenants of any size. The prefix ends in `.`, `_` or `-`, so that `emea.`
+ * can never cover `emeacorp`.
  */
-export function invokePaths(level: GrantLevel, tenant?: string): string[] {
-  if (tenant !== undefined) assertTenantId(tenant);
-  const tenantSegment = tenant ?? '*';
-  return routesFor(level).map((r) => {
-    const path = r.path.replace('{tenant}', tenantSegment).replace('{account}', '*');
-    return `$default/${r.method}${path}`;
-  });
+export interface TenantGroup {
+  prefix: string;
+}
+
+const GROUP_PREFIX = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}[._-]$/;
+
+/** A tenant group; throws unless `prefix` is the start of a valid tenant id ending in `.`, `_` or `-`. */
+export function tenantGroup(prefix: string): TenantGroup {
+  if (typeof prefix !== 'string' || !GROUP_PREFIX.test(prefix)) {
+    throw new Error(`invalid tenant group ${JSON.stringify(prefix)}: a tenant id prefix ending in ".", "_" or "-" (e.g. "emea.")`);
+  }
+  return { prefix };
+}
+
+/** One tenant (its id) or a group of tenants. */
+export type TenantSelector = string | TenantGroup;
+
+/** The `{tenant}` segment of a grant's resource: the id, or the group's prefix followed by `*`. */
+function tenantSegment(tenant: TenantSelector): string {
+  if (typeof tenant === 'string') {
+    assertTenantId(tenant);
+    return tenant;
+  }
+  return `${tenantGroup(tenant.prefix).prefix}*`;
+}
+
+const TENANT_SUBTREE = '/v1/tenants/{tenant}';
+
+/**
+ * The `execute-api:Invoke` resource paths (after `<api-id>/`) that a grant of `level` on `tenant`
+ * allows; without a tenant, every tenant. Derived from ROUTES, as few as IAM allows:
+ *
+ * - a route is included when `routesFor(level)` holds it; a route without `{tenant}` (such as
+ *   `GET /v1/tenants`) only for a grant on every tenant;
+ * - when every route under `/v1/tenants/{tenant}` is included (an admin), the whole subtree is one
+ *   or two resources with method `*`: `…/tenants/acme` and `…/tenants/acme/*`; for every tenant,
+ *   `…/*\/v1/*` when every `/v1` route is included;
+ * - otherwise one resource per route, `{account}` as `*`.
+ *
+ * IAM's `*` also matches `/`, so `…/tenants/acme/*` matches any path below acme's: that is safe
+ * because the broker refuses a path that is not canonical (dot segments, encoded `/`, doubled
+ * slashes) before routing, so a path below `/v1/tenants/acme/` always names tenant acme.
+ */
+export function invokePaths(level: GrantLevel, tenant?: TenantSelector): string[] {
+  const segment = tenant === undefined ? undefined : tenantSegment(tenant);
+  const allowed = new Set(routesFor(level));
+  const v1 = ROUTES.filter((r) => r.path.startsWith('/v1/'));
+  if (segment === undefined && v1.every((r) => allowed.has(r))) return ['$default/*/v1/*'];
+
+  const inSubtree = (r: RouteSpec) => r.path === TENANT_SUBTREE || r.path.startsWith(`${TENANT_SUBTREE}/`);
+  const subtree = ROUTES.filter(inSubtree);
+  const seg = segment ?? '*';
+  const paths: string[] = [];
+  let rest = [...allowed].filter((r) => (segment === undefined ? true : r.path.includes('{tenant}')));
+  if (subtree.length > 0 && subtree.every((r) => allowed.has(r))) {
+    const base = `$default/*${TENANT_SUBTREE.replace('{tenant}', seg)}`;
+    // a segment that already ends in * covers the paths below it too
+    paths.push(base);
+    if (!seg.endsWith('*') && subtree.some((r) => r.path !== TENANT_SUBTREE)) paths.push(`${base}/*`);
+    rest = rest.filter((r) => !inSubtree(r));
+  }
+  for (const r of rest) paths.push(`$default/${r.method}${r.path.replace('{tenant}', seg).replace('{account}', '*')}`);
+  return paths;
 }

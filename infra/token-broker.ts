@@ -5,18 +5,23 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { REGIONS, type Region } from '../lib/config.js';
-import { BrokerAlarms, METRICS_NAMESPACE } from './broker-alarms.js';
-import { BrokerApi, type CustomDomain, type ThrottleLimits } from './broker-api.js';
-import { BrokerEvents, EVENT_SOURCE } from './broker-events.js';
+import { BrokerAlarms } from './broker-alarms.js';
+import { BrokerApi, type CustomDomain, type RouteThrottles } from './broker-api.js';
+import { BrokerDashboard } from './broker-dashboard.js';
+import { BrokerEvents } from './broker-events.js';
+import { BrokerMetrics } from './broker-metrics.js';
 import { BrokerFunction, type CodeOverride } from './broker-function.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { RefreshSchedule } from './refresh-schedule.js';
-import type { FunctionName, HttpFunctionName } from './routes.js';
+import type { FunctionName, HttpFunctionName, TenantSelector } from './routes.js';
 import { TokenKey, type KeyAction } from './token-key.js';
 import { TokenTable, type TableAction } from './token-table.js';
 
 /**
- * What each function may do, and nothing more. Every `/v1` function writes audit events (PutItem).
+ * What each function may do, and nothing more: the one place a function's table, key and bus
+ * permissions are written. TokenBroker binds each entry (BrokerFunction.bindTable, bindKey,
+ * bindEvents), which grants the actions and sets the variable the code reads in one call; a
+ * function without `table` (or `key`, `events`) gets neither the permission nor the name.
  * `dueIndexQuery` is `Query` on the index `by-refresh-due` only; `events` is PutEvents on the
  * broker's bus with the broker's source.
  */
@@ -24,10 +29,10 @@ export interface FunctionSpec {
   description: string;
   timeout: Duration;
   memorySize: number;
-  table: readonly TableAction[];
+  table?: readonly TableAction[];
   dueIndexQuery?: boolean;
-  key: readonly KeyAction[];
-  events: boolean;
+  key?: readonly KeyAction[];
+  events?: boolean;
 }
 
 export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
@@ -46,7 +51,6 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'],
     // sealing a new client secret when an expired one is registered again on the way (loadTenant)
     key: ['GenerateDataKey'],
-    events: false,
   },
   callback: {
     description: 'GET /oauth/callback: checks state, exchanges the code, stores the tokens sealed',
@@ -84,9 +88,6 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     description: 'GET /healthz and GET /openapi.json',
     timeout: Duration.seconds(5),
     memorySize: 256,
-    table: [],
-    key: [],
-    events: false,
   },
   refresher: {
     description: 'Scheduled: refreshes every token that expires within the horizon',
@@ -97,6 +98,13 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     key: ['GenerateDataKey', 'Decrypt'],
     events: true,
   },
+};
+
+/** The limits API Gateway applies to each route (see RouteThrottles). */
+export const DEFAULT_THROTTLES: RouteThrottles = {
+  token: { rateLimit: 500, burstLimit: 1000 },
+  v1: { rateLimit: 20, burstLimit: 40 },
+  public: { rateLimit: 10, burstLimit: 20 },
 };
 
 export interface TokenBrokerProps {
@@ -114,18 +122,28 @@ export interface TokenBrokerProps {
   auditDays?: number;
   /** Serve the API (and the OAuth redirect URI) under this domain. @default the execute-api URL */
   customDomain?: CustomDomain;
-  /** Alarms notify this topic when they fire and clear. @default no notification */
+  /** Alarms notify this topic when they fire and clear. @default a topic the stack creates */
   alarmTopic?: sns.ITopic;
-  /** @default 'longport-token-broker' */
+  /** With no `alarmTopic`: subscribe this address to the topic the stack creates. */
+  alarmEmail?: string;
+  /** @default the stack name */
   eventBusName?: string;
-  /** All routes together. @default 50 requests/s, burst 100 */
-  throttle?: ThrottleLimits;
-  /** Each public route (`/oauth/*`, `/healthz`, `/openapi.json`). @default 10 requests/s, burst 20 */
-  publicRouteThrottle?: ThrottleLimits;
+  /** Per-route request limits. @default DEFAULT_THROTTLES */
+  throttles?: Partial<RouteThrottles>;
   /** Retention of function logs and API access logs. @default one month */
   logRetention?: logs.RetentionDays;
-  /** Reserved concurrency of the refresher; `undefined` reserves none. @default 2 */
-  refresherConcurrency?: number | undefined;
+  /** Reserved concurrency of the refresher. @default none (a new account's quota of 10 leaves no room) */
+  refresherConcurrency?: number;
+  /** X-Ray active tracing on every function. @default false */
+  tracing?: boolean;
+  /** Use this existing table (a point-in-time restore, or an earlier stack's) instead of creating one. */
+  existingTableName?: string;
+  /** Use this existing KMS key instead of creating one. */
+  existingKeyArn?: string;
+  /** More administrators of the stack's key (ARNs). */
+  keyAdminArns?: string[];
+  /** The key's break-glass administrator (ARN). @default a role the stack creates (MFA required) */
+  breakGlassRoleArn?: string;
   /** Replace the esbuild bundles (tests). */
   code?: CodeOverride;
 }
@@ -133,8 +151,9 @@ export interface TokenBrokerProps {
 const HTTPS_URL = /^https:\/\/[^/?#\s]+(\/[^?#\s]*)?$/;
 
 /**
- * The whole broker: table, key, functions, HTTP API, refresh schedule, events and alarms.
- * Per-tenant access for callers is granted with {@link grantTokenRead} and {@link grantAdmin}.
+ * The whole broker: table, key, functions, HTTP API, refresh schedule, events, alarms and the
+ * dashboard. Per-tenant access for callers is granted with {@link grantTokenRead} and
+ * {@link grantAdmin}.
  */
 export class TokenBroker extends Construct {
   readonly table: TokenTable;
@@ -144,7 +163,9 @@ export class TokenBroker extends Construct {
   readonly api: BrokerApi;
   readonly functions: Readonly<Record<FunctionName, BrokerFunction>>;
   readonly schedule: RefreshSchedule;
+  readonly metrics: BrokerMetrics;
   readonly alarms: BrokerAlarms;
+  readonly dashboard: BrokerDashboard;
 
   constructor(scope: Construct, id: string, props: TokenBrokerProps = {}) {
     super(scope, id);
@@ -156,38 +177,34 @@ export class TokenBroker extends Construct {
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     validate({ regions, issuer, issuerCn, horizon, auditDays });
 
-    this.table = new TokenTable(this, 'Table');
-    this.key = new TokenKey(this, 'Key');
+    this.table = new TokenTable(this, 'Table', props.existingTableName ? { existingTableName: props.existingTableName } : {});
+    this.key = new TokenKey(this, 'Key', {
+      ...(props.existingKeyArn ? { existingKeyArn: props.existingKeyArn } : {}),
+      ...(props.keyAdminArns ? { adminArns: props.keyAdminArns } : {}),
+      ...(props.breakGlassRoleArn ? { breakGlassRoleArn: props.breakGlassRoleArn } : {}),
+    });
     this.deadLetterQueue = new DeadLetterQueue(this, 'DeadLetters');
     this.events = new BrokerEvents(this, 'Events', {
       ...(props.eventBusName ? { eventBusName: props.eventBusName } : {}),
       deadLetterQueue: this.deadLetterQueue.queue,
     });
     this.api = new BrokerApi(this, 'Http', {
-      throttle: props.throttle ?? { rateLimit: 50, burstLimit: 100 },
-      publicRouteThrottle: props.publicRouteThrottle ?? { rateLimit: 10, burstLimit: 20 },
+      throttles: { ...DEFAULT_THROTTLES, ...props.throttles },
       logRetention,
       ...(props.customDomain ? { customDomain: props.customDomain } : {}),
     });
 
-    // Every function gets every name: lib/config.ts requires table, key and URL in AWS mode even
-    // where IAM grants nothing on them. Names are not permissions; the grants below are.
-    const environment: Record<string, string> = {
+    // settings, not permissions: what the table, key and bus are called comes with bind…()
+    const settings: Record<string, string> = {
       BROKER_MODE: 'aws',
-      BROKER_TABLE_NAME: this.table.tableName,
-      BROKER_KMS_KEY_ID: this.key.keyArn,
       BROKER_PUBLIC_URL: this.api.url,
       LONGPORT_ISSUER: issuer,
       LONGPORT_ISSUER_CN: issuerCn,
       BROKER_REGIONS: regions.join(','),
-      BROKER_EVENT_BUS_NAME: this.events.eventBusName,
       BROKER_AUDIT_DAYS: String(auditDays),
       BROKER_REFRESH_HORIZON_S: String(horizon),
-      POWERTOOLS_SERVICE_NAME: EVENT_SOURCE,
-      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
     };
 
-    const refresherConcurrency = 'refresherConcurrency' in props ? props.refresherConcurrency : 2;
     const functions = {} as Record<FunctionName, BrokerFunction>;
     for (const [name, spec] of Object.entries(FUNCTIONS) as [FunctionName, FunctionSpec][]) {
       const fn = new BrokerFunction(this, fnId(name), {
@@ -195,15 +212,15 @@ export class TokenBroker extends Construct {
         description: spec.description,
         timeout: spec.timeout,
         memorySize: spec.memorySize,
-        environment,
+        environment: settings,
         logRetention,
-        ...(name === 'refresher' && refresherConcurrency !== undefined ? { reservedConcurrentExecutions: refresherConcurrency } : {}),
+        tracing: props.tracing ?? false,
+        ...(name === 'refresher' && props.refresherConcurrency !== undefined ? { reservedConcurrentExecutions: props.refresherConcurrency } : {}),
         ...(props.code ? { code: props.code } : {}),
       });
-      if (spec.table.length > 0) this.table.grantItems(fn, spec.table);
-      if (spec.dueIndexQuery) this.table.grantDueIndexQuery(fn);
-      if (spec.key.length > 0) this.key.grantEnvelope(fn, spec.key);
-      if (spec.events) this.events.grantPublish(fn);
+      if (spec.table) fn.bindTable(this.table, spec.table, { dueIndexQuery: spec.dueIndexQuery ?? false });
+      if (spec.key) fn.bindKey(this.key, spec.key);
+      if (spec.events) fn.bindEvents(this.events);
       functions[name] = fn;
     }
     this.functions = functions;
@@ -213,18 +230,35 @@ export class TokenBroker extends Construct {
     for (const [name, f] of Object.entries(http) as [HttpFunctionName, BrokerFunction][]) handlers[name] = f.fn;
     this.api.addRoutes(handlers);
 
+    const intervalMinutes = props.refreshIntervalMinutes ?? 5;
     this.schedule = new RefreshSchedule(this, 'RefreshSchedule', {
       refresher: refresher.fn,
-      intervalMinutes: props.refreshIntervalMinutes ?? 5,
+      intervalMinutes,
       deadLetterQueue: this.deadLetterQueue.queue,
     });
 
+    this.metrics = new BrokerMetrics(this, 'Metrics', { functions, accessLogs: this.api.accessLogs });
     this.alarms = new BrokerAlarms(this, 'Alarms', {
-      refresher: refresher.fn,
+      functions,
+      api: this.api,
+      table: this.table,
+      tableOperations: [...new Set(Object.values(FUNCTIONS).flatMap((f) => [...(f.table ?? []), ...(f.dueIndexQuery ? (['Query'] as const) : [])]))],
+      key: this.key,
+      metrics: this.metrics,
+      refreshIntervalMinutes: intervalMinutes,
       deadLetterQueue: this.deadLetterQueue.queue,
       reauthMailbox: this.events.reauthMailbox,
-      accessLogs: this.api.accessLogs,
       ...(props.alarmTopic ? { topic: props.alarmTopic } : {}),
+      ...(props.alarmEmail ? { email: props.alarmEmail } : {}),
+    });
+    this.dashboard = new BrokerDashboard(this, 'Dashboard', {
+      functions,
+      api: this.api,
+      table: this.table,
+      metrics: this.metrics,
+      reauthMailbox: this.events.reauthMailbox,
+      deadLetterQueue: this.deadLetterQueue.queue,
+      alarms: this.alarms,
     });
   }
 
@@ -233,13 +267,13 @@ export class TokenBroker extends Construct {
     return `${this.api.url}/oauth/callback`;
   }
 
-  /** Allows `grantee` to read and refresh tokens of `tenant`'s accounts (SigV4 on the token routes). */
-  grantTokenRead(grantee: iam.IGrantable, tenant: string): iam.Grant {
+  /** Allows `grantee` to read and refresh tokens of `tenant`'s accounts, or of a tenant group's (SigV4 on the token routes). */
+  grantTokenRead(grantee: iam.IGrantable, tenant: TenantSelector): iam.Grant {
     return this.api.grantTokenRead(grantee, tenant);
   }
 
-  /** Allows `grantee` every `/v1` route of `tenant`, or of every tenant when omitted. */
-  grantAdmin(grantee: iam.IGrantable, tenant?: string): iam.Grant {
+  /** Allows `grantee` every `/v1` route of `tenant` (or of a tenant group), or of every tenant when omitted. */
+  grantAdmin(grantee: iam.IGrantable, tenant?: TenantSelector): iam.Grant {
     return this.api.grantAdmin(grantee, tenant);
   }
 }

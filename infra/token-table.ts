@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
@@ -7,6 +7,21 @@ import { DUE_INDEX } from '../lib/store/schema.js';
 /** The item actions a function may be granted on the table (never `dynamodb:*`). */
 export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query';
 
+/** The variable lib/config.ts reads the table name from. */
+export const TABLE_ENV = 'BROKER_TABLE_NAME';
+
+export interface TokenTableProps {
+  /**
+   * Use this existing table instead of creating one: a table restored from point-in-time recovery,
+   * or the retained table of an earlier (or renamed) stack. It must have the key schema, TTL and
+   * index below; the stack does not manage it.
+   */
+  existingTableName?: string;
+}
+
+/** `<stack name>-tokens`: the stack's own table, named so that a person can tell whose it is. */
+export const tableNameFor = (stackName: string): string => `${stackName}-tokens`;
+
 /**
  * The broker's one table; its key schema is documented in `lib/store/schema.ts`.
  *
@@ -14,6 +29,8 @@ export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 
  * - index `by-refresh-due` (`dueShard` S, `dueAt` N, KEYS_ONLY) is what the refresher queries;
  * - on-demand, point-in-time recovery, deletion protection and RETAIN: the table holds every
  *   linked account, and losing it means every end user has to link again.
+ * - A fixed name, `<stack>-tokens`: a change that would replace the table (key schema, name) fails
+ *   the update instead of silently creating a new, empty table beside the retained one.
  * - Encrypted at rest with the AWS managed key (`aws/dynamodb`). Token material in it is also
  *   sealed under the broker's CMK with a per-record encryption context (TokenKey). Using that CMK
  *   for the table too would give every function an unconditioned `kms:Decrypt` via DynamoDB,
@@ -21,11 +38,19 @@ export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 
  */
 export class TokenTable extends Construct {
   static readonly DUE_INDEX = DUE_INDEX;
-  readonly table: dynamodb.Table;
+  readonly table: dynamodb.ITable;
 
-  constructor(scope: Construct, id: string) {
+  constructor(scope: Construct, id: string, props: TokenTableProps = {}) {
     super(scope, id);
-    this.table = new dynamodb.Table(this, 'Table', {
+    if (props.existingTableName) {
+      this.table = dynamodb.Table.fromTableAttributes(this, 'Table', {
+        tableName: props.existingTableName,
+        globalIndexes: [DUE_INDEX],
+      });
+      return;
+    }
+    const table = new dynamodb.Table(this, 'Table', {
+      tableName: tableNameFor(Stack.of(this).stackName),
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
       timeToLiveAttribute: 'ttl',
@@ -35,12 +60,13 @@ export class TokenTable extends Construct {
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    this.table.addGlobalSecondaryIndex({
+    table.addGlobalSecondaryIndex({
       indexName: DUE_INDEX,
       partitionKey: { name: 'dueShard', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'dueAt', type: dynamodb.AttributeType.NUMBER },
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
     });
+    this.table = table;
   }
 
   get tableName(): string {

@@ -39,13 +39,13 @@ export const METRICS = {
   // faults (any function)
   EventsPublishFailed: { unit: 'Count', source: 'emf', kind: 'count', description: 'events EventBridge refused or that could not be sent (event.publish_failed)' },
   EventsDropped: { unit: 'Count', source: 'emf', kind: 'count', description: 'events dropped because the outgoing queue was full' },
-  CallbackFailed: { unit: 'Count', source: 'emf', kind: 'count', dimension: 'reason', description: 'OAuth callbacks that ended in an error page for a reason the end user cannot fix (linking is broken)' },
+  CallbackFailed: { unit: 'Count', source: 'emf', kind: 'count', description: 'OAuth callbacks that ended in an error for a reason the end user cannot fix (linking is broken); the reason goes in the log line' },
   StoreUnavailable: { unit: 'Count', source: 'emf', kind: 'count', description: 'requests answered 503 because DynamoDB was unreachable, slow or throttled' },
   KmsThrottled: { unit: 'Count', source: 'emf', kind: 'count', description: 'KMS calls refused with ThrottlingException' },
   // access log (metric filters on each function's http.access lines)
-  Requests: { unit: 'Count', source: 'access-log', kind: 'count', dimension: 'route', description: 'requests per route key' },
+  Requests: { unit: 'Count', source: 'access-log', kind: 'count', dimension: 'route', description: 'requests per route key (API access log, also those API Gateway answers itself)' },
   ServerErrors: { unit: 'Count', source: 'access-log', kind: 'count', dimension: 'route', description: 'responses with status 500-599 per route key' },
-  Latency: { unit: 'Milliseconds', source: 'access-log', kind: 'timing', dimension: 'route', description: 'time the function took to answer, per route key' },
+  Latency: { unit: 'Milliseconds', source: 'access-log', kind: 'timing', dimension: 'route', description: 'time API Gateway took to answer, per route key' },
   TokenReads: { unit: 'Count', source: 'access-log', kind: 'count', dimension: 'cache', description: 'token reads by cache outcome: hit, miss, refreshed, stale' },
 } as const satisfies Record<string, MetricSpec>;
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ACCESS_LOG_FIELDS } from '../../infra/broker-api.js';
-import { ROUTES } from '../../infra/routes.js';
+import { routeKey, ROUTES, TOKEN_ROUTE } from '../../infra/routes.js';
+import { DEFAULT_THROTTLES } from '../../infra/token-broker.js';
 import { defaultBroker, logicalId, resourcesOf, synthBroker } from './support.js';
 
 const { template } = defaultBroker();
@@ -70,27 +71,41 @@ describe('BrokerApi routes', () => {
 });
 
 describe('BrokerApi stage', () => {
-  it('is the auto-deployed $default stage with stage-wide throttling', () => {
+  it('is the auto-deployed $default stage; a route not listed in RouteSettings gets the /v1 per-route limit', () => {
     expect(stage.Properties!.StageName).toBe('$default');
     expect(stage.Properties!.AutoDeploy).toBe(true);
-    expect(stage.Properties!.DefaultRouteSettings).toEqual({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
+    expect(stage.Properties!.DefaultRouteSettings).toEqual({ ThrottlingRateLimit: DEFAULT_THROTTLES.v1.rateLimit, ThrottlingBurstLimit: DEFAULT_THROTTLES.v1.burstLimit });
   });
 
-  it('throttles each public route more tightly, after the routes exist', () => {
-    const settings = stage.Properties!.RouteSettings as Record<string, unknown>;
-    expect(Object.keys(settings).sort()).toEqual(['GET /healthz', 'GET /oauth/authorize', 'GET /oauth/callback', 'GET /openapi.json']);
-    for (const s of Object.values(settings)) expect(s).toEqual({ ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 });
-    const publicRouteIds = Object.entries(resourcesOf(template, 'AWS::ApiGatewayV2::Route'))
-      .filter(([, r]) => r.Properties!.AuthorizationType === 'NONE')
-      .map(([id]) => id);
-    expect(stage.DependsOn).toEqual(expect.arrayContaining(publicRouteIds));
+  it('every route has its own limit: the token route the highest, each other /v1 route less, each public route least', () => {
+    const settings = stage.Properties!.RouteSettings as Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>;
+    expect(Object.keys(settings).sort()).toEqual(ROUTES.map(routeKey).sort());
+    for (const r of ROUTES) {
+      const expected = r === TOKEN_ROUTE ? DEFAULT_THROTTLES.token : r.access === 'public' ? DEFAULT_THROTTLES.public : DEFAULT_THROTTLES.v1;
+      expect(settings[routeKey(r)], routeKey(r)).toEqual({ ThrottlingRateLimit: expected.rateLimit, ThrottlingBurstLimit: expected.burstLimit });
+    }
+    // route settings name route keys, which must exist before the stage refers to them
+    expect(stage.DependsOn).toEqual(expect.arrayContaining(Object.keys(resourcesOf(template, 'AWS::ApiGatewayV2::Route'))));
+  });
+
+  it('the most the API accepts is the sum of its routes\' limits (an HTTP API has no limit across routes)', () => {
+    const { stack } = defaultBroker();
+    const settings = stage.Properties!.RouteSettings as Record<string, { ThrottlingRateLimit: number }>;
+    expect(stack.broker.api.totalRateLimit).toBe(Object.values(settings).reduce((n, s) => n + s.ThrottlingRateLimit, 0));
+  });
+
+  it('per-route limits are stack parameters', () => {
+    const { template: t } = synthBroker({ throttles: { token: { rateLimit: 900, burstLimit: 1800 } } });
+    const s = Object.values(resourcesOf(t, 'AWS::ApiGatewayV2::Stage'))[0]!.Properties!.RouteSettings;
+    expect(s[routeKey(TOKEN_ROUTE)]).toEqual({ ThrottlingRateLimit: 900, ThrottlingBurstLimit: 1800 });
+    expect(s['GET /oauth/callback']).toEqual({ ThrottlingRateLimit: DEFAULT_THROTTLES.public.rateLimit, ThrottlingBurstLimit: DEFAULT_THROTTLES.public.burstLimit });
   });
 
   it('writes JSON access logs to a log group with a retention', () => {
     const group = logicalId(template, 'AWS::Logs::LogGroup', 'BrokerHttpAccessLogs');
     expect(stage.Properties!.AccessLogSettings.DestinationArn).toEqual({ 'Fn::GetAtt': [group, 'Arn'] });
     expect(resourcesOf(template, 'AWS::Logs::LogGroup')[group]!.Properties!.RetentionInDays).toBe(30);
-    const line = (stage.Properties!.AccessLogSettings.Format as string).replace('$context.status', '200');
+    const line = (stage.Properties!.AccessLogSettings.Format as string).replace('$context.status', '200').replace('$context.responseLatency', '12');
     expect(Object.keys(JSON.parse(line))).toEqual(Object.keys(ACCESS_LOG_FIELDS));
   });
 
@@ -107,6 +122,10 @@ describe('BrokerApi stage', () => {
 });
 
 describe('BrokerApi outputs', () => {
+  it('keeps the execute-api endpoint without a custom domain (it is the API URL)', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { DisableExecuteApiEndpoint: false });
+  });
+
   it('outputs the API URL and the callback URL', () => {
     const api = logicalId(template, 'AWS::ApiGatewayV2::Api', 'BrokerHttpApi');
     template.hasOutput('ApiUrl', { Value: { 'Fn::GetAtt': [api, 'ApiEndpoint'] } });
@@ -122,6 +141,8 @@ describe('BrokerApi outputs', () => {
       DomainNameConfigurations: [{ CertificateArn: 'arn:aws:acm:eu-west-1:111122223333:certificate/abc', EndpointType: 'REGIONAL', SecurityPolicy: 'TLS_1_2' }],
     });
     t.resourceCountIs('AWS::ApiGatewayV2::ApiMapping', 1);
+    // the execute-api URL would be a second way in, around the domain's TLS policy
+    t.hasResourceProperties('AWS::ApiGatewayV2::Api', { DisableExecuteApiEndpoint: true });
     t.hasOutput('ApiUrl', { Value: 'https://broker.example.com' });
     t.hasOutput('CallbackUrl', { Value: 'https://broker.example.com/oauth/callback' });
     t.hasOutput('CustomDomainTarget', {});

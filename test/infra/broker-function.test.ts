@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FUNCTIONS } from '../../infra/token-broker.js';
-import { actionsOf, defaultBroker, logicalId, resourcesOf, resourcesOfStatement, roleStatements } from './support.js';
+import { actionsOf, defaultBroker, grantedActions, logicalId, resourcesOf, resourcesOfStatement, roleStatements, synthBroker } from './support.js';
 
 const { template } = defaultBroker();
 const functions = resourcesOf(template, 'AWS::Lambda::Function');
@@ -9,8 +9,10 @@ const cap = (n: string) => `${n[0]!.toUpperCase()}${n.slice(1)}`;
 const fnOf = (name: string) => functions[logicalId(template, 'AWS::Lambda::Function', `Broker${cap(name)}Function`)]!;
 
 /**
- * What each function may do, written out here rather than read from FUNCTIONS, so that widening a
- * grant in the stack fails this test until the table below is changed too.
+ * The final shape of each role's permissions (identity policies and key policy together), written
+ * out here rather than read from FUNCTIONS, so that widening a grant in the stack fails this test
+ * until the table below is changed too. Whether each action is one the code sends is a separate
+ * check, against the commands recorded across the suite (grantedActions in support.ts).
  */
 const EXPECTED_ACTIONS: Record<(typeof NAMES)[number], string[]> = {
   register: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem', 'events:PutEvents', 'kms:Decrypt', 'kms:GenerateDataKey'],
@@ -27,7 +29,7 @@ const EXPECTED_ACTIONS: Record<(typeof NAMES)[number], string[]> = {
   ],
 };
 /** Granted to every function by the function construct itself. */
-const BASELINE = ['logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
+const BASELINE = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 
 describe('BrokerFunction', () => {
   it('there is one function per entry in functions/ (and no other)', () => {
@@ -35,20 +37,30 @@ describe('BrokerFunction', () => {
     expect(Object.keys(FUNCTIONS).sort()).toEqual([...NAMES].sort());
   });
 
-  it.each(NAMES)('%s runs Node.js 24 on arm64 with active tracing and JSON logs in its own log group', (name) => {
+  it.each(NAMES)('%s runs Node.js 24 on arm64 with JSON logs in its own log group, untraced by default', (name) => {
     const p = fnOf(name).Properties!;
     expect(p.Runtime).toBe('nodejs24.x');
     expect(p.Architectures).toEqual(['arm64']);
-    expect(p.TracingConfig).toEqual({ Mode: 'Active' });
+    expect(p.TracingConfig).toBeUndefined();
     expect(p.LoggingConfig.LogFormat).toBe('JSON');
     expect(p.LoggingConfig.LogGroup.Ref).toMatch(new RegExp(`^Broker${cap(name)}FunctionLogs`));
   });
 
-  it('every function log group has a retention (one month by default) and is retained', () => {
+  it('with tracing on, every function traces actively and may send traces', () => {
+    const { template: t } = synthBroker({ tracing: true });
+    for (const fn of Object.values(resourcesOf(t, 'AWS::Lambda::Function'))) expect(fn.Properties!.TracingConfig).toEqual({ Mode: 'Active' });
+    for (const actions of Object.values(grantedActions(t))) expect(actions).toEqual(expect.arrayContaining(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']));
+  });
+
+  it('every function log group has a retention (one month by default), survives the stack, and goes when the first deploy fails', () => {
     const groups = Object.entries(resourcesOf(template, 'AWS::Logs::LogGroup')).filter(([id]) => /Function/.test(id));
     expect(groups).toHaveLength(NAMES.length);
     for (const [, g] of groups) expect(g.Properties!.RetentionInDays).toBe(30);
-    template.allResources('AWS::Logs::LogGroup', { DeletionPolicy: 'Retain' });
+    for (const [id] of groups) template.hasResource('AWS::Logs::LogGroup', { DeletionPolicy: 'RetainExceptOnCreate', UpdateReplacePolicy: 'Retain', Properties: resourcesOf(template, 'AWS::Logs::LogGroup')[id]!.Properties });
+  });
+
+  it('no function sets NODE_OPTIONS (source maps are not shipped, so nothing pays to enable them)', () => {
+    for (const name of NAMES) expect(fnOf(name).Properties!.Environment.Variables.NODE_OPTIONS).toBeUndefined();
   });
 
   it.each([
@@ -67,13 +79,17 @@ describe('BrokerFunction', () => {
     expect(p.MemorySize).toBeLessThanOrEqual(512);
   });
 
-  it('the refresher has reserved concurrency 2; no other function reserves any', () => {
-    for (const name of NAMES) {
-      expect(fnOf(name).Properties!.ReservedConcurrentExecutions).toBe(name === 'refresher' ? 2 : undefined);
-    }
+  it('no function reserves concurrency by default: a new account has a concurrency quota of 10 and Lambda keeps 10 unreserved', () => {
+    for (const name of NAMES) expect(fnOf(name).Properties!.ReservedConcurrentExecutions).toBeUndefined();
   });
 
-  it.each(NAMES)('%s gets the environment the handlers read (lib/config.ts)', (name) => {
+  it('the refresher reserves concurrency when asked, and only the refresher', () => {
+    const { template: t } = synthBroker({ refresherConcurrency: 2 });
+    const reserved = Object.entries(resourcesOf(t, 'AWS::Lambda::Function')).filter(([, f]) => f.Properties!.ReservedConcurrentExecutions !== undefined);
+    expect(reserved.map(([id, f]) => [id.replace(/[0-9A-F]{8}$/, ''), f.Properties!.ReservedConcurrentExecutions])).toEqual([['BrokerRefresherFunction', 2]]);
+  });
+
+  it.each(NAMES)('%s gets the settings the handlers read (lib/config.ts) and no POWERTOOLS_* variable', (name) => {
     const env = fnOf(name).Properties!.Environment.Variables;
     expect(env).toMatchObject({
       BROKER_MODE: 'aws',
@@ -82,19 +98,33 @@ describe('BrokerFunction', () => {
       BROKER_REGIONS: 'global,cn',
       BROKER_AUDIT_DAYS: '90',
       BROKER_REFRESH_HORIZON_S: '900',
-      POWERTOOLS_SERVICE_NAME: 'longport-token-broker',
-      POWERTOOLS_METRICS_NAMESPACE: 'LongPortTokenBroker',
     });
-    expect(env.BROKER_TABLE_NAME).toEqual({ Ref: logicalId(template, 'AWS::DynamoDB::Table', 'BrokerTable') });
-    expect(env.BROKER_KMS_KEY_ID).toEqual({ 'Fn::GetAtt': [logicalId(template, 'AWS::KMS::Key', 'BrokerKey'), 'Arn'] });
-    expect(env.BROKER_EVENT_BUS_NAME).toEqual({ Ref: logicalId(template, 'AWS::Events::EventBus', 'BrokerEventsBus') });
+    expect(Object.keys(env).filter((k) => k.startsWith('POWERTOOLS_'))).toEqual([]);
     // the HTTP API's own URL: the function refers to the API, the API's routes refer to the function
     expect(env.BROKER_PUBLIC_URL).toEqual({ 'Fn::GetAtt': [logicalId(template, 'AWS::ApiGatewayV2::Api', 'BrokerHttpApi'), 'ApiEndpoint'] });
   });
 
+  it.each(NAMES)('%s holds the name of the table, key and bus exactly when it holds permissions on them (bind…)', (name) => {
+    const env = fnOf(name).Properties!.Environment.Variables;
+    const actions = grantedActions(template)[name];
+    const has = (prefix: string) => actions.some((a) => a.startsWith(prefix));
+    expect(env.BROKER_TABLE_NAME === undefined).toBe(!has('dynamodb:'));
+    expect(env.BROKER_KMS_KEY_ID === undefined).toBe(!has('kms:'));
+    expect(env.BROKER_EVENT_BUS_NAME === undefined).toBe(!has('events:'));
+    if (env.BROKER_TABLE_NAME) expect(env.BROKER_TABLE_NAME).toEqual({ Ref: logicalId(template, 'AWS::DynamoDB::Table', 'BrokerTable') });
+    if (env.BROKER_KMS_KEY_ID) expect(env.BROKER_KMS_KEY_ID).toEqual({ 'Fn::GetAtt': [logicalId(template, 'AWS::KMS::Key', 'BrokerKey'), 'Arn'] });
+    if (env.BROKER_EVENT_BUS_NAME) expect(env.BROKER_EVENT_BUS_NAME).toEqual({ Ref: logicalId(template, 'AWS::Events::EventBus', 'BrokerEventsBus') });
+  });
+
   it.each(NAMES)('%s is granted exactly the actions it needs', (name) => {
-    const actions = roleStatements(template, `Broker${cap(name)}FunctionRole`).flatMap(actionsOf);
-    expect(actions.filter((a) => !BASELINE.includes(a)).sort()).toEqual(EXPECTED_ACTIONS[name]);
+    expect(grantedActions(template)[name].filter((a) => !BASELINE.includes(a))).toEqual(EXPECTED_ACTIONS[name]);
+  });
+
+  it('grantedActions without the platform actions is what each function\'s code may send', () => {
+    const code = grantedActions(template, { code: true });
+    expect(code.refresher).not.toContain('sqs:SendMessage');
+    expect(code.meta).toEqual([]);
+    expect(code.accounts).toEqual(EXPECTED_ACTIONS.accounts);
   });
 
   it('no function role uses an AWS managed policy', () => {
@@ -119,8 +149,12 @@ describe('BrokerFunction', () => {
     }
   });
 
-  it('the only "*" resource is X-Ray tracing, which has no resource-level permissions', () => {
+  it('no identity policy names a "*" resource (tracing is off; with it on, X-Ray is the only one)', () => {
+    const { template: traced } = synthBroker({ tracing: true });
     for (const policy of Object.values(resourcesOf(template, 'AWS::IAM::Policy'))) {
+      for (const s of policy.Properties!.PolicyDocument.Statement) expect(JSON.stringify(s.Resource)).not.toContain('"*"');
+    }
+    for (const policy of Object.values(resourcesOf(traced, 'AWS::IAM::Policy'))) {
       for (const s of policy.Properties!.PolicyDocument.Statement) {
         const resources = resourcesOfStatement(s);
         if (resources.some((r) => typeof r === 'string' && r.includes('*'))) {

@@ -37,6 +37,7 @@ beforeAll(async () => {
       try {
         const result = await build({ ...esbuildOptionsFor(entryOf(name)), write: false, metafile: true, outdir: 'out' });
         const js = result.outputFiles.find((f) => f.path.endsWith('.mjs'))!;
+        if (result.outputFiles.some((f) => f.path.endsWith('.map'))) throw new Error(`${name}: a source map was written`);
         results.set(name, { bytes: js.contents.byteLength, metafile: result.metafile, code: js.text });
       } catch (err) {
         results.set(name, err instanceof Error ? err : new Error(String(err)));
@@ -51,7 +52,8 @@ beforeAll(async () => {
 
 describe('bundling', () => {
   it('uses the same esbuild settings as the deployed functions', () => {
-    expect(BUNDLING).toMatchObject({ format: 'esm', minify: true, sourceMap: true, target: ESBUILD_TARGET, externalModules: ['@aws-sdk/*'], forceDockerBundling: false });
+    expect(BUNDLING).toMatchObject({ format: 'esm', minify: true, sourceMap: false, keepNames: true, target: ESBUILD_TARGET, externalModules: ['@aws-sdk/*'], forceDockerBundling: false });
+    expect(esbuildOptionsFor('x.ts')).toMatchObject({ format: 'esm', minify: true, sourcemap: false, keepNames: true, target: ESBUILD_TARGET, external: ['@aws-sdk/*'] });
     expect(LAMBDA_RUNTIME.name).toBe(`nodejs${ESBUILD_TARGET.replace('node', '')}.x`);
   });
 
@@ -62,6 +64,10 @@ describe('bundling', () => {
 
   it.each(NAMES)(`functions/%s.ts bundles under ${BUNDLE_BUDGET_BYTES / 1024} KiB`, (name) => {
     expect(bundleOf(name).bytes).toBeLessThan(BUNDLE_BUDGET_BYTES);
+  });
+
+  it.each(NAMES)('functions/%s.ts ships no source map (the logs carry no stack traces to map)', (name) => {
+    expect(bundleOf(name).code).not.toContain('sourceMappingURL');
   });
 
   it.each(NAMES)('functions/%s.ts leaves the AWS SDK v3 to the runtime', (name) => {

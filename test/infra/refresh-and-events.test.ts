@@ -73,8 +73,8 @@ describe('queues', () => {
 });
 
 describe('BrokerEvents', () => {
-  it('creates the event bus longport-token-broker', () => {
-    template.hasResourceProperties('AWS::Events::EventBus', { Name: 'longport-token-broker' });
+  it('creates an event bus named after the stack, so a second copy in the same account and region does not collide', () => {
+    template.hasResourceProperties('AWS::Events::EventBus', { Name: 'Broker' });
   });
 
   it('the bus name is a stack parameter', () => {
@@ -103,71 +103,5 @@ describe('BrokerEvents', () => {
         ]),
       },
     });
-  });
-});
-
-describe('BrokerAlarms', () => {
-  const alarms = resourcesOf(template, 'AWS::CloudWatch::Alarm');
-  const alarm = (prefix: string) => alarms[logicalId(template, 'AWS::CloudWatch::Alarm', prefix)]!.Properties!;
-
-  it('has the four alarms: refresher errors, dead letters, ReauthRequired, token-route 5xx', () => {
-    expect(Object.keys(alarms)).toHaveLength(4);
-  });
-
-  it('refresher errors: Lambda Errors of the refresher >= 1 in 5 minutes', () => {
-    expect(alarm('BrokerAlarmsRefresherErrors')).toMatchObject({
-      Namespace: 'AWS/Lambda',
-      MetricName: 'Errors',
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: refresher } }],
-      Period: 300,
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      TreatMissingData: 'notBreaching',
-    });
-  });
-
-  it('dead letters: any visible message in the dead-letter queue', () => {
-    expect(alarm('BrokerAlarmsDeadLetters')).toMatchObject({
-      Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq, 'QueueName'] } }],
-      Threshold: 1,
-    });
-  });
-
-  it('ReauthRequired: any event delivered to the mailbox in 5 minutes', () => {
-    expect(alarm('BrokerAlarmsReauthRequired')).toMatchObject({
-      Namespace: 'AWS/SQS',
-      MetricName: 'NumberOfMessagesSent',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [mailbox, 'QueueName'] } }],
-      Statistic: 'Sum',
-      Threshold: 1,
-    });
-  });
-
-  it('token-route 5xx: counted from the access log by route key and status', () => {
-    template.hasResourceProperties('AWS::Logs::MetricFilter', {
-      LogGroupName: { Ref: logicalId(template, 'AWS::Logs::LogGroup', 'BrokerHttpAccessLogs') },
-      FilterPattern: '{ ($.routeKey = "GET /v1/tenants/{tenant}/accounts/{account}/token") && ($.status >= 500) }',
-      MetricTransformations: [Match.objectLike({ MetricNamespace: 'LongPortTokenBroker', MetricName: 'TokenRoute5xx', MetricValue: '1' })],
-    });
-    expect(alarm('BrokerAlarmsTokenRoute5xx')).toMatchObject({
-      Namespace: 'LongPortTokenBroker',
-      MetricName: 'TokenRoute5xx',
-      Statistic: 'Sum',
-      Threshold: 5,
-    });
-  });
-
-  it('notify nobody by default, and the given SNS topic on alarm and on recovery', () => {
-    for (const a of Object.values(alarms)) expect(a.Properties!.AlarmActions).toBeUndefined();
-    const topic = 'arn:aws:sns:eu-west-1:111122223333:ops';
-    const { template: t } = synthBroker({ alarmTopicArn: topic });
-    const withTopic = Object.values(resourcesOf(t, 'AWS::CloudWatch::Alarm'));
-    expect(withTopic).toHaveLength(4);
-    for (const a of withTopic) {
-      expect(a.Properties!.AlarmActions).toEqual([topic]);
-      expect(a.Properties!.OKActions).toEqual([topic]);
-    }
   });
 });

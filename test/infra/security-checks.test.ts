@@ -15,6 +15,10 @@ function brokerApp(): { app: App; stack: BrokerStack } {
     code: STUB_CODE,
     customDomain: { domainName: 'broker.example.com', certificateArn: 'arn:aws:acm:eu-west-1:111122223333:certificate/abc' },
     alarmTopicArn: 'arn:aws:sns:eu-west-1:111122223333:ops',
+    tracing: true,
+    refresherConcurrency: 2,
+    permissionsBoundaryArn: 'arn:aws:iam::111122223333:policy/boundary',
+    keyAdminArns: ['arn:aws:iam::111122223333:role/kms-admins'],
   });
   addSecurityChecks(app);
   return { app, stack };
@@ -39,9 +43,19 @@ describe('cdk-nag AwsSolutions', () => {
     expect(report.violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
   });
 
-  it('reports zero findings for the default stack, too', () => {
+  it('reports zero findings for the default stack, too; its own alarm topic is the one more acknowledgement', () => {
     const plain = new BrokerStack(new App({ context: cdkJsonContext() }), 'Broker', { code: STUB_CODE });
     expect(new AwsSolutionsChecks(undefined).validateScope(plain).violations).toEqual([]);
+    expect(acknowledgements(plain).map((a) => a.id).filter((id) => !id.startsWith('AwsSolutions-APIG4') && id !== 'AwsSolutions-SQS3')).toEqual(['AwsSolutions-SNS2']);
+  });
+
+  it('reports zero findings for a stack on an existing table and key', () => {
+    const adopted = new BrokerStack(new App({ context: cdkJsonContext() }), 'Broker', {
+      code: STUB_CODE,
+      existingTableName: 'LongPortTokenBroker-tokens',
+      existingKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    });
+    expect(new AwsSolutionsChecks(undefined).validateScope(adopted).violations).toEqual([]);
   });
 
   it('acknowledges exactly these findings, each with a specific reason', () => {
@@ -55,7 +69,7 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-APIG4': 4,
       // the queue that is the DLQ, and the operator mailbox no code consumes
       'AwsSolutions-SQS3': 2,
-      // X-Ray's resource "*" on each of the 8 function roles
+      // X-Ray's resource "*" on each of the 8 function roles (tracing is on here; off by default)
       'AwsSolutions-IAM5[Resource::*]': 8,
     });
   });

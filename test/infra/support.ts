@@ -6,6 +6,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { vi } from 'vitest';
 import { BrokerStack, type BrokerStackProps } from '../../infra/broker-stack.js';
 import { PROJECT_ROOT } from '../../infra/bundling.js';
+import type { FunctionName } from '../../infra/routes.js';
+import { FUNCTIONS } from '../../infra/token-broker.js';
 
 /**
  * Synthesizes the broker stack the way `npm run synth` does (cdk.json context, feature flags),
@@ -99,3 +101,52 @@ export function iamMatches(pattern: string, arn: string): boolean {
   const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
   return re.test(arn);
 }
+
+/** The logical-id prefix of a function's role, e.g. `BrokerTokenFunctionRole`. */
+export const roleIdOf = (name: FunctionName): string => `Broker${name[0]!.toUpperCase()}${name.slice(1)}FunctionRole`;
+
+/** Every statement of the key policies in the template that names the role whose id starts with `rolePrefix`. */
+export function keyPolicyStatementsFor(template: Template, rolePrefix: string): Statement[] {
+  const out: Statement[] = [];
+  for (const key of Object.values(resourcesOf(template, 'AWS::KMS::Key'))) {
+    for (const s of key.Properties!.KeyPolicy.Statement as Statement[]) {
+      const aws = (s.Principal as { AWS?: unknown } | undefined)?.AWS;
+      const principals = Array.isArray(aws) ? aws : aws === undefined ? [] : [aws];
+      if (principals.some((p) => (p as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt']?.[0].startsWith(rolePrefix))) out.push(s);
+    }
+  }
+  return out;
+}
+
+/**
+ * What Lambda itself does with a function's role, not the function's code: write its logs, send
+ * traces (with tracing on), and put a failed asynchronous run on the dead-letter queue (the
+ * refresher's on-failure destination).
+ */
+export const PLATFORM_ACTIONS: ReadonlySet<string> = new Set([
+  'logs:CreateLogStream',
+  'logs:PutLogEvents',
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+  'sqs:SendMessage',
+  'sqs:GetQueueAttributes',
+  'sqs:GetQueueUrl',
+]);
+
+/**
+ * Per function, every IAM action its role is granted in `template` (identity policies and the key
+ * policy statements that name the role), sorted. With `{ code: true }`, without PLATFORM_ACTIONS:
+ * what the function's own code may send, to compare with the AWS commands it does send.
+ */
+export function grantedActions(template: Template = defaultBroker().template, options: { code?: boolean } = {}): Record<FunctionName, string[]> {
+  const out = {} as Record<FunctionName, string[]>;
+  for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
+    const prefix = roleIdOf(name);
+    const actions = new Set([...roleStatements(template, prefix), ...keyPolicyStatementsFor(template, prefix)].flatMap(actionsOf));
+    out[name] = [...actions].filter((a) => !(options.code && PLATFORM_ACTIONS.has(a))).sort();
+  }
+  return out;
+}
+
+/** An IAM policy document's size as IAM counts it: its JSON without whitespace. */
+export const policySize = (document: unknown): number => JSON.stringify(document).length;

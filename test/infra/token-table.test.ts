@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { actionsOf, defaultBroker, resourcesOf, roleStatements } from './support.js';
+import { actionsOf, defaultBroker, resourcesOf, roleIdOf, roleStatements, synthBroker } from './support.js';
 
 const { template } = defaultBroker();
 
@@ -45,6 +45,20 @@ describe('TokenTable', () => {
 
   it('is retained when the stack is deleted', () => {
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+  });
+
+  it('is named after the stack, so a change that would replace it fails instead of creating an empty table beside it', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', { TableName: 'Broker-tokens' });
+  });
+
+  it('with an existing table (a point-in-time restore, an earlier stack), the stack creates none and points every function at it', () => {
+    const { template: t } = synthBroker({ existingTableName: 'Broker-tokens-restored' });
+    expect(Object.keys(resourcesOf(t, 'AWS::DynamoDB::Table'))).toHaveLength(0);
+    const fns = Object.values(resourcesOf(t, 'AWS::Lambda::Function')).map((f) => f.Properties!.Environment.Variables.BROKER_TABLE_NAME);
+    expect(new Set(fns.filter(Boolean))).toEqual(new Set(['Broker-tokens-restored']));
+    const resources = JSON.stringify(roleStatements(t, roleIdOf('refresher')).filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:'))).map((s) => s.Resource));
+    expect(resources).toContain(':table/Broker-tokens-restored');
+    expect(resources).toContain(':table/Broker-tokens-restored/index/by-refresh-due');
   });
 
   it('is the only table', () => {
