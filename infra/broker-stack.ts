@@ -42,6 +42,10 @@ export class BrokerStack extends Stack {
       description: 'OAuth redirect URI the broker registers with LongPort',
     });
     new CfnOutput(this, 'ApiId', { value: api.api.apiId, description: 'HTTP API id (execute-api:Invoke resources start with it)' });
+    new CfnOutput(this, 'MaxRequestsPerSecond', {
+      value: String(api.totalRateLimit),
+      description: 'The sum of the per-route request limits: the most the API accepts (the account limit applies on top)',
+    });
     new CfnOutput(this, 'TableName', { value: this.broker.table.tableName });
     new CfnOutput(this, 'KeyArn', { value: this.broker.key.keyArn });
     new CfnOutput(this, 'EventBusName', { value: this.broker.events.eventBusName });

@@ -14,6 +14,8 @@ import { BrokerFunction, type CodeOverride } from './broker-function.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { RefreshSchedule } from './refresh-schedule.js';
 import type { FunctionName, HttpFunctionName, TenantSelector } from './routes.js';
+
+export { tenantGroup } from './routes.js';
 import { TokenKey, type KeyAction } from './token-key.js';
 import { TokenTable, type TableAction } from './token-table.js';
 

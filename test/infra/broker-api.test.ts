@@ -92,6 +92,7 @@ describe('BrokerApi stage', () => {
     const { stack } = defaultBroker();
     const settings = stage.Properties!.RouteSettings as Record<string, { ThrottlingRateLimit: number }>;
     expect(stack.broker.api.totalRateLimit).toBe(Object.values(settings).reduce((n, s) => n + s.ThrottlingRateLimit, 0));
+    template.hasOutput('MaxRequestsPerSecond', { Value: String(stack.broker.api.totalRateLimit) });
   });
 
   it('per-route limits are stack parameters', () => {

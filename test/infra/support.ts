@@ -53,6 +53,7 @@ export interface Statement {
   Resource: unknown;
   Condition?: Record<string, Record<string, unknown>>;
   Principal?: unknown;
+  Sid?: string;
 }
 
 export const actionsOf = (s: Statement): string[] => (Array.isArray(s.Action) ? s.Action : [s.Action]);
