@@ -25,7 +25,10 @@ export class BrokerStack extends Stack {
     });
     const { alarmTopicArn, permissionsBoundaryArn, ...brokerProps } = props;
     // on each resource, not only the stack (with @aws-cdk/core:explicitStackTags, stack tags stay on the stack)
-    for (const [key, value] of Object.entries({ ...STACK_TAGS, 'broker-stack': this.stackName, ...props.tags })) Tags.of(this).add(key, value);
+    // (CloudFormation takes no tags on a dashboard)
+    for (const [key, value] of Object.entries({ ...STACK_TAGS, 'broker-stack': this.stackName, ...props.tags })) {
+      Tags.of(this).add(key, value, { excludeResourceTypes: ['AWS::CloudWatch::Dashboard'] });
+    }
     if (permissionsBoundaryArn) {
       iam.PermissionsBoundary.of(this).apply(iam.ManagedPolicy.fromManagedPolicyArn(this, 'PermissionsBoundary', permissionsBoundaryArn));
     }
