@@ -35,27 +35,12 @@ export class BrokerMetrics extends Construct {
   constructor(scope: Construct, id: string, props: BrokerMetricsProps) {
     super(scope, id);
     const everyRequest = logs.FilterPattern.exists('$.routeKey');
-    new logs.MetricFilter(this, 'RequestsFilter', {
-      logGroup: props.accessLogs,
-      filterPattern: everyRequest,
-      ...filterMetric('Requests'),
-      metricValue: '1',
-      dimensions: { route: '$.routeKey' },
-    });
-    new logs.MetricFilter(this, 'ServerErrorsFilter', {
-      logGroup: props.accessLogs,
-      filterPattern: logs.FilterPattern.all(everyRequest, logs.FilterPattern.numberValue('$.status', '>=', 500)),
-      ...filterMetric('ServerErrors'),
-      metricValue: '1',
-      dimensions: { route: '$.routeKey' },
-    });
-    new logs.MetricFilter(this, 'LatencyFilter', {
-      logGroup: props.accessLogs,
-      filterPattern: everyRequest,
-      ...filterMetric('Latency'),
-      metricValue: '$.responseLatency',
-      dimensions: { route: '$.routeKey' },
-    });
+    // one metric per route: the route key is the dimension
+    const perRoute = (name: 'Requests' | 'ServerErrors' | 'Latency', filterPattern: logs.IFilterPattern, metricValue: string) =>
+      new logs.MetricFilter(this, `${name}Filter`, { logGroup: props.accessLogs, filterPattern, ...filterMetric(name), metricValue, dimensions: { route: '$.routeKey' } });
+    perRoute('Requests', everyRequest, '1');
+    perRoute('ServerErrors', logs.FilterPattern.all(everyRequest, logs.FilterPattern.numberValue('$.status', '>=', 500)), '1');
+    perRoute('Latency', everyRequest, '$.responseLatency');
     new logs.MetricFilter(this, 'TokenReadsFilter', {
       logGroup: props.functions.token.logGroup,
       filterPattern: logs.FilterPattern.all(logs.FilterPattern.stringValue('$.event', '=', ACCESS_EVENT), logs.FilterPattern.exists('$.cache')),
