@@ -10,7 +10,7 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
 import type { BrokerDeps } from '../lib/broker/deps.js';
 import { runRefresher } from '../lib/broker/refresher.js';
-import { registerTenant } from '../lib/broker/tenants.js';
+import { registerTenant } from '../lib/broker/tenant-registration.js';
 import { loadConfig } from '../lib/config.js';
 import { localDataKeys } from '../lib/crypto/local-keys.js';
 import { memoryPublisher } from '../lib/events.js';

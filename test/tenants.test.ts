@@ -1,6 +1,8 @@
 import { ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
+import { reregisterIfSecretExpired } from '../lib/broker/client-secret-expiry.js';
+import { readTenant } from '../lib/broker/tenant-read.js';
 import { getAccount } from '../lib/store/accounts.js';
 import { listAudit } from '../lib/store/audit.js';
 import type { AccountTokens } from '../lib/store/records.js';
@@ -29,6 +31,18 @@ async function tableKeys(db: Db): Promise<string[]> {
     start = page.LastEvaluatedKey;
   } while (start);
   return out.sort();
+}
+
+/** As if the provider's `client_secret_expires_at` for the tenant's client had just passed. */
+async function expireClientSecret(h: Harness, tenant: string): Promise<void> {
+  await h.db.doc.send(
+    new UpdateCommand({
+      TableName: h.db.table,
+      Key: keys.tenant(tenant),
+      UpdateExpression: 'SET clientSecretExpiresAt = :past',
+      ExpressionAttributeValues: { ':past': Math.floor(h.clock() / 1000) - 1 },
+    }),
+  );
 }
 
 async function storedRefreshToken(h: Harness, tenant: string, account: string): Promise<string> {
@@ -199,14 +213,7 @@ describe('updating a tenant', () => {
     h = await startHarness({ simulator: { clientType: 'confidential' } });
     await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' });
     const expired = (await getTenant(h.db, 'acme'))!;
-    await h.db.doc.send(
-      new UpdateCommand({
-        TableName: h.db.table,
-        Key: keys.tenant('acme'),
-        UpdateExpression: 'SET clientSecretExpiresAt = :past',
-        ExpressionAttributeValues: { ':past': Math.floor(h.clock() / 1000) - 1 },
-      }),
-    );
+    await expireClientSecret(h, 'acme');
 
     const { callback } = await linkAccount(h, 'acme', 'alice');
 
@@ -219,6 +226,23 @@ describe('updating a tenant', () => {
     expect((await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token')).status).toBe(200);
     const trail = await listAudit(h.db, 'acme', { limit: 50 });
     expect(trail.events.find((e) => e.action === 'tenant.update')).toMatchObject({ caller: 'broker', outcome: 'client_reregistered' });
+  });
+  it('reading a tenant never registers a client: only reregisterIfSecretExpired does, for an expired secret', async () => {
+    h = await startHarness({ simulator: { clientType: 'confidential' } });
+    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' });
+    await expireClientSecret(h, 'acme');
+
+    const read = await readTenant(h.deps, 'acme');
+    const viewed = await api(h, 'GET', '/v1/tenants/acme');
+    const registrationsAfterReads = h.sim.stats.registrations;
+    const renewed = await reregisterIfSecretExpired(h.deps, read);
+
+    expect(viewed.status).toBe(200);
+    expect(registrationsAfterReads).toBe(1);
+    expect(h.sim.stats.registrations).toBe(2);
+    expect(renewed.clientId).not.toBe(read.clientId);
+    expect(await reregisterIfSecretExpired(h.deps, renewed)).toBe(renewed);
+    expect(h.sim.stats.registrations).toBe(2);
   });
 });
 

@@ -1,14 +1,12 @@
 import { BrokerError, notFound } from '../errors.js';
-import { revokeToken, type OAuthClient } from '../oauth/client.js';
-import { tryTwice } from '../oauth/upstream.js';
 import { deleteAccountAtGeneration, getAccount, listAccounts } from '../store/accounts.js';
 import { listAudit, type AuditEvent } from '../store/audit.js';
-import type { AccountRecord, AccountStatus, AccountTokens, TenantRecord } from '../store/records.js';
-import { accountTokensContext } from './account-tokens.js';
+import type { AccountRecord, AccountStatus, TenantRecord } from '../store/records.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
-import { readTenant, tenantClient } from './tenants.js';
+import { revokeAccountTokens, type Revocation } from './revocation.js';
+import { readTenant } from './tenant-read.js';
 import { TokenCache } from './token-cache.js';
 
 /** Pages of accounts and audit events: 50 by default, at most 200. */
@@ -57,13 +55,6 @@ export async function getAccountView(deps: BrokerDeps, caller: Caller, tenant: s
   return accountView(record);
 }
 
-export interface Revocation {
-  /** True when the provider accepted the revocation (RFC 7009 §2.2). */
-  revoked: boolean;
-  /** Why not, when it was not: a code, never token material. */
-  reason?: string;
-}
-
 /**
  * `DELETE /v1/tenants/{tenant}/accounts/{account}`: revokes the refresh token upstream (RFC 7009),
  * then deletes the account and every token sealed in it. The unlink happens whatever the provider
@@ -104,43 +95,6 @@ export async function unlinkRecord(deps: BrokerDeps, tenant: TenantRecord, recor
     current = res.current;
   }
   throw new BrokerError('conflict', 409, `account ${record.account} kept changing while being unlinked; try again`);
-}
-
-/** Pause before the one retry of a revocation that failed transiently. */
-export const REVOCATION_RETRY_MS = 200;
-
-/**
- * RFC 7009 §2.1: revokes an account's refresh token at the issuer that granted it, with the client
- * it was granted to. A transient failure is retried once; then the outcome is recorded, never
- * thrown: a provider outage must not keep an account linked against its owner's will.
- * `openedClient`: the tenant's client when the caller has it open already (saves a decrypt).
- */
-export async function revokeAccountTokens(deps: BrokerDeps, tenant: TenantRecord, record: AccountRecord, openedClient?: OAuthClient): Promise<Revocation> {
-  // tokens are only ever sent back to the issuer that granted them, by the client they were granted to
-  if (record.issuer !== tenant.issuer) return { revoked: false, reason: 'issuer_changed' };
-  let tokens: AccountTokens;
-  let client: OAuthClient;
-  try {
-    tokens = await deps.cipher.open<AccountTokens>(record.sealedTokens, accountTokensContext(record.tenant, record.account));
-    client = openedClient ?? (await tenantClient(deps, tenant));
-  } catch (err) {
-    deps.log.error('account.revocation_skipped', { tenant: record.tenant, account: record.account, reason: 'unreadable_credentials', err });
-    return { revoked: false, reason: 'unreadable_credentials' };
-  }
-  const [token, hint] = tokens.refresh_token ? [tokens.refresh_token, 'refresh_token' as const] : [tokens.access_token, 'access_token' as const];
-  const outcome = await tryTwice(
-    async () => {
-      const as = await deps.discovery.get(record.issuer);
-      if (!as.revocation_endpoint) return { revoked: false, reason: 'no_revocation_endpoint' };
-      await revokeToken(deps.http, as, client, token, hint);
-      return { revoked: true };
-    },
-    'revocation',
-    REVOCATION_RETRY_MS,
-  );
-  if (outcome.ok) return outcome.value;
-  deps.log.warn('account.revocation_failed', { tenant: record.tenant, account: record.account, attempts: outcome.attempts, reason: outcome.error.code, err: outcome.error });
-  return { revoked: false, reason: outcome.error.code };
 }
 
 /**

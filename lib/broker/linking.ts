@@ -8,12 +8,14 @@ import { consumeFlowState, consumeLink, peekLink, putFlowState, putLink } from '
 import type { AccountRecord, AccountTokens, FlowStateRecord, TenantRecord } from '../store/records.js';
 import type { ServerMetadata } from '../oauth/discovery.js';
 import { accountTokensContext, nextDueAt } from './account-tokens.js';
-import { revokeAccountTokens } from './accounts.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
+import { reregisterIfSecretExpired } from './client-secret-expiry.js';
+import { openTenantClient } from './client-secrets.js';
 import type { BrokerDeps } from './deps.js';
 import { checkReturnTo, isAllowedReturnTo } from './return-to.js';
-import { loadTenant, redirectUriOf, tenantClient } from './tenants.js';
+import { revokeAccountTokens } from './revocation.js';
+import { readTenant } from './tenant-read.js';
 import { TokenCache } from './token-cache.js';
 
 /** A link URL and a started flow both live at most this long. */
@@ -28,7 +30,7 @@ export async function createLink(
   input: { return_to?: string | undefined },
 ): Promise<{ link_url: string; expires_at: string }> {
   requireAccess(caller, tenant, 'admin');
-  const t = await loadTenant(deps, tenant);
+  const t = await reregisterIfSecretExpired(deps, await readTenant(deps, tenant));
   const returnTo = input.return_to === undefined ? undefined : checkReturnTo(input.return_to, t.returnToOrigins);
   const linkId = randomBytes(32).toString('base64url');
   const expiresAt = deps.clock() + LINK_TTL_MS;
@@ -77,7 +79,7 @@ export async function startAuthorization(deps: BrokerDeps, linkId: string): Prom
   let tenant: TenantRecord;
   let as: ServerMetadata;
   try {
-    tenant = await loadTenant(deps, peeked.tenant);
+    tenant = await reregisterIfSecretExpired(deps, await readTenant(deps, peeked.tenant));
     as = await deps.discovery.get(tenant.issuer);
   } catch (err) {
     throw new LinkFlowError(asBrokerError(err), flowRef);
@@ -140,7 +142,7 @@ export async function completeLink(
   // until the tenant is read, failures end on the broker's page: return_to is re-checked first
   const flowRef: { tenant: string; account: string; returnTo?: string | undefined } = { tenant: flow.tenant, account: flow.account };
   try {
-    const tenant = await loadTenant(deps, flow.tenant);
+    const tenant = await reregisterIfSecretExpired(deps, await readTenant(deps, flow.tenant));
     // the origin must still be one the tenant allows (it may have changed since the link was made)
     flowRef.returnTo = flow.returnTo && isAllowedReturnTo(flow.returnTo, tenant.returnToOrigins) ? flow.returnTo : undefined;
     if (tenant.createdAt !== flow.tenantCreatedAt || tenant.issuer !== flow.issuer || tenant.redirectUri !== flow.redirectUri) {
@@ -157,7 +159,7 @@ export async function completeLink(
       }
       throw new BrokerError('invalid_request', 400, 'The sign-in answer is malformed or comes from another issuer. Start again from your link.', { cause: err });
     }
-    const client = await tenantClient(deps, tenant);
+    const client = await openTenantClient(deps, tenant);
     const granted = await exchangeCode(deps.http, as, client, callbackParams, flow.redirectUri, flow.codeVerifier, deps.clock);
     if (!granted.refresh_token) throw new BrokerError('upstream_error', 502, 'The provider issued no refresh token, so the broker cannot keep this account linked.');
     const previous = await storeLinkedTokens(deps, flow, { access_token: granted.access_token, refresh_token: granted.refresh_token }, granted.expiresAt, granted.scope ?? tenant.scope);

@@ -6,9 +6,11 @@ import { commitRefresh, getAccount, releaseRefreshLease, takeRefreshLease } from
 import type { AccountRecord, AccountTokens, TenantRecord } from '../store/records.js';
 import { accountTokensContext, nextDueAt } from './account-tokens.js';
 import { audit } from './audit-trail.js';
+import { reregisterIfSecretExpired } from './client-secret-expiry.js';
+import { openTenantClient } from './client-secrets.js';
 import type { BrokerDeps } from './deps.js';
 import { requireReauth } from './reauth.js';
-import { loadTenant, tenantClient } from './tenants.js';
+import { readTenant } from './tenant-read.js';
 
 /**
  * The refresh engine. One refresh call to the provider per token generation, whoever asks:
@@ -136,14 +138,14 @@ export async function refreshHeld(
   let granted: GrantedTokens;
   let reauthReason: string | undefined;
   try {
-    const tenant = await (req.tenantOf ?? ((t: string) => loadTenant(deps, t)))(rec.tenant);
+    const tenant = await (req.tenantOf ?? (async (t: string) => reregisterIfSecretExpired(deps, await readTenant(deps, t))))(rec.tenant);
     tokens = await openTokens(deps, rec);
     // tokens go back only to the issuer that granted them, with the client that holds them: after a
     // region move the tenant's client belongs to another issuer, so the end user must link again
     if (rec.issuer !== tenant.issuer) reauthReason = 'issuer_changed';
     else if (!tokens.refresh_token) reauthReason = 'no_refresh_token';
     if (reauthReason === undefined) {
-      const client = await tenantClient(deps, tenant);
+      const client = await openTenantClient(deps, tenant);
       const as = await deps.discovery.get(rec.issuer);
       granted = await withRetries(deps, req.deadline, () => refreshGrant(deps.http, as, client, tokens.refresh_token!, deps.clock), () => deps.discovery.invalidate(rec.issuer));
     }

@@ -5,7 +5,8 @@ import { queryDueAccounts, takeDueLease } from '../store/accounts.js';
 import { allDueShards } from '../store/schema.js';
 import type { BrokerDeps } from './deps.js';
 import { LEASE_MS, leaseOwner, refreshHeld } from './refresh.js';
-import { loadTenant } from './tenants.js';
+import { reregisterIfSecretExpired } from './client-secret-expiry.js';
+import { readTenant } from './tenant-read.js';
 import type { TenantRecord } from '../store/records.js';
 
 /**
@@ -76,7 +77,7 @@ export async function runRefresher(deps: BrokerDeps, options: RefresherRunOption
   const tenantOf = (tenant: string) => {
     let record = tenants.get(tenant);
     if (!record) {
-      record = loadTenant(deps, tenant);
+      record = readTenant(deps, tenant).then((t) => reregisterIfSecretExpired(deps, t));
       record.catch(() => tenants.delete(tenant));
       tenants.set(tenant, record);
     }

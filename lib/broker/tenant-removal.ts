@@ -4,8 +4,9 @@ import { deleteTenant } from '../store/tenants.js';
 import { unlinkRecord } from './accounts.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
+import { deleteTenantClient } from './client-deletion.js';
 import type { BrokerDeps } from './deps.js';
-import { deleteTenantClient, readTenant } from './tenants.js';
+import { readTenant } from './tenant-read.js';
 
 /** Accounts unlinked at once while a tenant is removed. */
 const UNLINK_CONCURRENCY = 8;

@@ -1,6 +1,7 @@
 import type { BrokerDeps } from '../../broker/deps.js';
 import { removeTenant } from '../../broker/tenant-removal.js';
-import { getTenantView, registerTenant } from '../../broker/tenants.js';
+import { registerTenant } from '../../broker/tenant-registration.js';
+import { getTenantView } from '../../broker/tenant-view.js';
 import type { Region } from '../../config.js';
 import { defineRoutes } from '../route-group.js';
 

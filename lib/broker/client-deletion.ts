@@ -1,0 +1,37 @@
+import { deleteRegisteredClient, type RegisteredClient } from '../oauth/client.js';
+import { tryTwice } from '../oauth/upstream.js';
+import type { TenantRecord } from '../store/records.js';
+import { openRegistrationAccessToken } from './client-secrets.js';
+import type { BrokerDeps } from './deps.js';
+import { REVOCATION_RETRY_MS } from './revocation.js';
+
+/**
+ * RFC 7592 §2.3: deletes the tenant's client with its registration access token. A transient
+ * failure is retried once; after that the client is left at the provider and logged
+ * (`tenant.orphan_client`, with its client_id) — the removal goes on.
+ */
+export async function deleteTenantClient(deps: BrokerDeps, tenant: TenantRecord): Promise<{ deleted: true } | { deleted: false; reason: string }> {
+  if (!tenant.registrationClientUri || !tenant.sealedRegistration) return { deleted: false, reason: 'no_registration_client_uri' };
+  let token: string | undefined;
+  try {
+    token = await openRegistrationAccessToken(deps, tenant.tenant, tenant.sealedRegistration);
+  } catch (err) {
+    deps.log.error('tenant.orphan_client', { tenant: tenant.tenant, clientId: tenant.clientId, reason: 'unreadable_credentials', err });
+    return { deleted: false, reason: 'unreadable_credentials' };
+  }
+  if (!token) return { deleted: false, reason: 'no_registration_access_token' };
+  const outcome = await tryTwice(() => deleteRegisteredClient(deps.http, tenant.issuer, tenant.registrationClientUri!, token), 'client deletion', REVOCATION_RETRY_MS);
+  if (outcome.ok) return { deleted: true };
+  deps.log.warn('tenant.orphan_client', { tenant: tenant.tenant, clientId: tenant.clientId, attempts: outcome.attempts, reason: outcome.error.code, err: outcome.error });
+  return { deleted: false, reason: outcome.error.code };
+}
+
+/** Best effort: deletes a client registered a moment ago that lost a race (RFC 7592), when the server allows it. */
+export async function discardUnusedClient(deps: BrokerDeps, issuer: string, client: RegisteredClient): Promise<void> {
+  if (!client.registration_client_uri || !client.registration_access_token) return;
+  try {
+    await deleteRegisteredClient(deps.http, issuer, client.registration_client_uri, client.registration_access_token);
+  } catch (err) {
+    deps.log.warn('tenant.orphan_client', { clientId: client.client_id, err });
+  }
+}

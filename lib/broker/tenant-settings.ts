@@ -1,0 +1,40 @@
+import { BrokerError } from '../errors.js';
+import type { TenantRecord } from '../store/records.js';
+import { replaceTenant } from '../store/tenants.js';
+import { audit } from './audit-trail.js';
+import type { Caller } from './callers.js';
+import { sealClientSecret } from './client-secrets.js';
+import type { BrokerDeps } from './deps.js';
+import { requireReauthOffIssuer } from './reauth-sweep.js';
+import { importedClient, type RegisterTenantInput } from './tenant-record.js';
+import { tenantChangedMeanwhile } from './tenant-read.js';
+import { tenantView, type TenantView } from './tenant-view.js';
+
+/**
+ * Settings of an existing tenant in its own region (`PUT /v1/tenants/{tenant}` again): `scope`
+ * and `return_to_origins` change in place (tokens already granted keep their scope; new links ask
+ * for the new one), and an imported client's secret is rotated by sending it with the same
+ * `client_id`. Nothing changed answers the tenant as it is, unwritten and unaudited.
+ */
+export async function updateTenantSettings(deps: BrokerDeps, caller: Caller, existing: TenantRecord, input: RegisterTenantInput, origins: string[] | undefined): Promise<TenantView> {
+  if (input.client_id && input.client_id !== existing.clientId) {
+    throw new BrokerError('conflict', 409, `tenant ${existing.tenant} already has client ${existing.clientId}; delete the tenant to import another client`);
+  }
+  // a move interrupted half-way is completed by asking for it again
+  if (input.change_region) await requireReauthOffIssuer(deps, existing, caller.id, undefined);
+  const next: TenantRecord = { ...existing, scope: input.scope ?? existing.scope, returnToOrigins: origins ?? existing.returnToOrigins };
+  // an imported client's secret is rotated by sending it again with the same client_id
+  const rotateSecret = Boolean(input.client_id && input.client_secret);
+  if (rotateSecret) {
+    if (!existing.imported) throw new BrokerError('conflict', 409, `tenant ${existing.tenant} uses a client the broker registered; its secret is not set by hand`);
+    const rotated = importedClient({ ...input, token_endpoint_auth_method: input.token_endpoint_auth_method ?? (existing.tokenEndpointAuthMethod === 'none' ? undefined : existing.tokenEndpointAuthMethod) });
+    next.clientType = rotated.client_type;
+    next.tokenEndpointAuthMethod = rotated.token_endpoint_auth_method;
+    next.sealedClient = await sealClientSecret(deps, existing.tenant, rotated.client_secret);
+  }
+  if (!rotateSecret && next.scope === existing.scope && next.returnToOrigins.join(' ') === existing.returnToOrigins.join(' ')) return tenantView(existing);
+  next.updatedAt = Math.max(deps.clock(), existing.updatedAt + 1);
+  if (!(await replaceTenant(deps.db, next, existing.updatedAt))) throw tenantChangedMeanwhile(existing.tenant);
+  await audit(deps, existing.tenant, 'tenant.update', { caller: caller.id, outcome: rotateSecret ? 'client_secret_rotated' : 'updated' });
+  return tenantView(next);
+}
