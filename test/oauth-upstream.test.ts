@@ -1,8 +1,8 @@
 import * as oauth from 'oauth4webapi';
 import { describe, expect, it } from 'vitest';
-import { BrokerError } from '../lib/errors.js';
-import { toBrokerError } from '../lib/http/errors.js';
-import { classifyUpstreamError, insecureAllowedFor, parseRetryAfter, requestOptions } from '../lib/oauth/upstream.js';
+import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import { BrokerError, toBrokerError } from '../lib/errors.js';
+import { insecureAllowedFor, parseRetryAfter, requestOptions } from '../lib/oauth/upstream.js';
 
 const http = { fetch: globalThis.fetch, timeoutMs: 1000 };
 
@@ -30,13 +30,13 @@ describe('upstream HTTP rules', () => {
     const timeout = Object.assign(new Error('timed out'), { name: 'TimeoutError' });
     const network = new TypeError('fetch failed');
 
-    expect(classifyUpstreamError(timeout, 'refresh').code).toBe('upstream_unavailable');
-    expect(classifyUpstreamError(network, 'refresh').code).toBe('upstream_unavailable');
-    expect(classifyUpstreamError(new Error('boom'), 'refresh').code).toBe('upstream_error');
+    expect(toBrokerError(timeout, 'refresh').code).toBe('upstream_unavailable');
+    expect(toBrokerError(network, 'refresh').code).toBe('upstream_unavailable');
+    expect(toBrokerError(new Error('boom'), 'refresh').code).toBe('server_error');
   });
 
   it('AWS throttling becomes 503 temporarily_unavailable with Retry-After, never a 500', () => {
-    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' });
+    const throttled = new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: { httpStatusCode: 400 } });
 
     const e = toBrokerError(throttled);
 

@@ -371,7 +371,7 @@ describe('review fixes', () => {
     expect(answer.status).toBe(200); // the still-valid token is served
     const rec = await getAccount(h.db, 'acme', 'alice');
     expect(rec!.status).toBe('linked');
-    expect(rec!.lastError).toBe('upstream_error');
+    expect(rec!.lastError).toBe('invalid_client');
     expect(rec!.dueAt).toBeGreaterThanOrEqual(Math.floor(h.clock() / 1000) + 3600);
   });
 

@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
-import { BrokerError } from '../errors.js';
+import { BrokerError, toBrokerError } from '../errors.js';
 import { authorizationUrl, exchangeCode, validateCallback } from '../oauth/client.js';
-import { classifyUpstreamError } from '../oauth/upstream.js';
 import { getAccount, putLinkedAccount } from '../store/accounts.js';
 import { consumeFlowState, consumeLink, peekLink, putFlowState, putLink } from '../store/links.js';
 import type { AccountRecord, AccountTokens, FlowStateRecord, TenantRecord } from '../store/records.js';
@@ -82,7 +81,7 @@ export async function startAuthorization(deps: BrokerDeps, linkId: string): Prom
     tenant = await reregisterIfSecretExpired(deps, await readTenant(deps, peeked.tenant));
     as = await deps.discovery.get(tenant.issuer);
   } catch (err) {
-    throw new LinkFlowError(asBrokerError(err), flowRef);
+    throw new LinkFlowError(toBrokerError(err, 'link'), flowRef);
   }
   // a link outlives neither its tenant nor a tenant deleted and registered again under the same id
   if (tenant.createdAt !== peeked.tenantCreatedAt) throw invalid('unknown');
@@ -112,7 +111,7 @@ export async function startAuthorization(deps: BrokerDeps, linkId: string): Prom
     const location = await authorizationUrl(as, { clientId: tenant.clientId, redirectUri: tenant.redirectUri, scope: tenant.scope, state, codeVerifier });
     return { location, binding: { name: bindingCookieName(state), value: bindingValue, maxAgeS: LINK_TTL_MS / 1000 } };
   } catch (err) {
-    throw new LinkFlowError(asBrokerError(err), flowRef);
+    throw new LinkFlowError(toBrokerError(err, 'link'), flowRef);
   }
 }
 
@@ -170,7 +169,7 @@ export async function completeLink(
     if (previous) await revokeAccountTokens(deps, tenant, previous, client);
     return { tenant: flow.tenant, account: flow.account, returnTo: flowRef.returnTo };
   } catch (err) {
-    const error = asBrokerError(err);
+    const error = toBrokerError(err, 'link');
     // an endpoint that failed may have moved: the next flow rediscovers
     if (error.code === 'upstream_unavailable') deps.discovery.invalidate(flow.issuer);
     await audit(deps, flow.tenant, 'link.complete', { caller: flow.createdBy, account: flow.account, outcome: `failed:${error.code}` }).catch(() => {});
@@ -209,11 +208,4 @@ async function storeLinkedTokens(
     if (res.ok) return res.previous;
   }
   throw new BrokerError('conflict', 409, 'The account changed repeatedly while linking. Try again.');
-}
-
-export function asBrokerError(err: unknown): BrokerError {
-  if (err instanceof BrokerError) return err;
-  if (err instanceof LinkFlowError) return err.error;
-  if (err instanceof oauth.OperationProcessingError || err instanceof oauth.ResponseBodyError || err instanceof TypeError) return classifyUpstreamError(err, 'link');
-  return new BrokerError('server_error', 500, 'Something went wrong on our side. Try again from a new link.', { cause: err });
 }

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BrokerError, notFound } from '../errors.js';
+import { BrokerError, notFound, toBrokerError } from '../errors.js';
 import { refreshGrant, type GrantedTokens } from '../oauth/client.js';
-import { classifyUpstreamError } from '../oauth/upstream.js';
 import { commitRefresh, getAccount, releaseRefreshLease, takeRefreshLease } from '../store/accounts.js';
 import type { AccountRecord, AccountTokens, TenantRecord } from '../store/records.js';
 import { accountTokensContext, nextDueAt } from './account-tokens.js';
@@ -150,13 +149,13 @@ export async function refreshHeld(
       granted = await withRetries(deps, req.deadline, () => refreshGrant(deps.http, as, client, tokens.refresh_token!, deps.clock), () => deps.discovery.invalidate(rec.issuer));
     }
   } catch (caught) {
-    const err = caught instanceof BrokerError ? caught : classifyUpstreamError(caught, 'refresh');
+    const err = toBrokerError(caught, 'refresh');
     if (err.code === 'invalid_grant') return onInvalidGrant(deps, rec, req);
     // transient, or an answer a retry in a minute will not change (invalid_client: the operator must act)
     const transient = err.code === 'upstream_unavailable' || err.code === 'temporarily_unavailable';
-    const retryInS = err.retryAfterS ?? (transient ? 60 : 3600);
+    const retryInS = err.requestedRetryAfterS ?? (transient ? 60 : 3600);
     await releaseRefreshLease(deps.db, rec, owner, { lastError: err.code, dueAt: Math.ceil(deps.clock() / 1000) + retryInS });
-    deps.log.warn('refresh.failed', { tenant: rec.tenant, account: rec.account, reason: err.code, transient, retryAfterS: err.retryAfterS, err });
+    deps.log.warn('refresh.failed', { tenant: rec.tenant, account: rec.account, reason: err.code, transient, retryAfterS: err.requestedRetryAfterS, err });
     await deps.events.publish('TokenRefreshFailed', { tenant: rec.tenant, account: rec.account, reason: err.code });
     if (req.mode === 'ensure' && rec.expiresAt > deps.clock()) {
       // the current token is still valid: serve it rather than fail the caller
@@ -242,11 +241,11 @@ async function withRetries<T>(deps: BrokerDeps, deadline: number, call: () => Pr
     try {
       return await call();
     } catch (caught) {
-      const err = caught instanceof BrokerError ? caught : classifyUpstreamError(caught, 'refresh');
+      const err = toBrokerError(caught, 'refresh');
       if (err.code !== 'upstream_unavailable') throw err;
       onEndpointFailure();
       attempt += 1;
-      const backoffMs = err.retryAfterS !== undefined ? err.retryAfterS * 1000 : Math.random() * Math.min(2000, 100 * 2 ** attempt);
+      const backoffMs = err.requestedRetryAfterS !== undefined ? err.requestedRetryAfterS * 1000 : Math.random() * Math.min(2000, 100 * 2 ** attempt);
       // the next attempt needs time for itself too: stop when it would not fit
       if (attempt >= 3 || deps.clock() + backoffMs + deps.http.timeoutMs > deadline) throw err;
       await sleep(backoffMs);

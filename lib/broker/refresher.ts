@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BrokerError } from '../errors.js';
+import { BrokerError, toBrokerError } from '../errors.js';
 import { metricFields } from '../metrics.js';
 import { queryDueAccounts, takeDueLease } from '../store/accounts.js';
 import { allDueShards } from '../store/schema.js';
@@ -109,9 +109,9 @@ export async function runRefresher(deps: BrokerDeps, options: RefresherRunOption
         report.refreshed += 1;
         report.lagS.push(Math.round((leased.expiresAt - now) / 1000));
       } catch (err) {
-        const reason = err instanceof BrokerError ? err.code : 'server_error';
-        report.failed[reason] = (report.failed[reason] ?? 0) + 1;
-        if (err instanceof BrokerError && err.retryAfterS) pausedUntil = Math.max(pausedUntil, deps.clock() + err.retryAfterS * 1000);
+        const failure = toBrokerError(err, 'refresh');
+        report.failed[failure.code] = (report.failed[failure.code] ?? 0) + 1;
+        if (failure.requestedRetryAfterS) pausedUntil = Math.max(pausedUntil, deps.clock() + failure.requestedRetryAfterS * 1000);
         if (!(err instanceof BrokerError)) deps.log.error('refresher.account_failed', { tenant: target.tenant, account: target.account, err });
       }
     }

@@ -1,4 +1,4 @@
-import { BrokerError } from '../errors.js';
+import { toBrokerError } from '../errors.js';
 import { tokenAnswer, type TokenAnswer } from './account-tokens.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
@@ -33,9 +33,9 @@ export async function getToken(
   try {
     fresh = await ensureFreshToken(deps, { ...target, mode: options.mode, minTtlMs: options.minTtlS * 1000, deadline: options.deadline, caller: caller.id });
   } catch (err) {
-    const code = err instanceof BrokerError ? err.code : 'server_error';
+    const { code, status } = toBrokerError(err);
     // e.g. a ciphertext that does not open under this account's context: served nothing, said loudly
-    if (!(err instanceof BrokerError) || err.status >= 500) deps.log.error('token.read_failed', { tenant: target.tenant, account: target.account, error: code, err });
+    if (status >= 500) deps.log.error('token.read_failed', { tenant: target.tenant, account: target.account, error: code, err });
     await audit(deps, target.tenant, action, { caller: caller.id, account: target.account, outcome: `failed:${code}` }).catch((auditErr) =>
       deps.log.error('audit.write_failed', { tenant: target.tenant, account: target.account, err: auditErr }),
     );

@@ -1,5 +1,5 @@
 import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { BrokerError } from '../errors.js';
+import { BrokerError, toBrokerError } from '../errors.js';
 import { integrityError, type DataKeyProvider, type EncryptionContext } from './token-cipher.js';
 
 /**
@@ -34,7 +34,8 @@ async function callKms<T>(context: EncryptionContext, call: () => Promise<T>): P
     // a context mismatch or tampered blob is an integrity failure, not an outage: never retried
     const name = (err as { name?: string }).name;
     if (name === 'InvalidCiphertextException' || name === 'IncorrectKeyException') throw integrityError(context, name, err);
-    throw unavailable(err);
+    // an outage or throttling is 503; a key that is missing, disabled or not ours to use is a deployment fault (500)
+    throw toBrokerError(err, 'key service');
   }
 }
 

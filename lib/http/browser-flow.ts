@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { deleteCookie } from 'hono/cookie';
 import { bindingCookieName, LinkFlowError } from '../broker/linking.js';
 import type { BrokerDeps } from '../broker/deps.js';
-import { BrokerError } from '../errors.js';
+import { toBrokerError } from '../errors.js';
 import type { AppEnv } from './app-env.js';
 import { browserErrorPage } from './errors.js';
 import { BROWSER_HEADERS } from './pages.js';
@@ -39,7 +39,7 @@ export function clearBinding(c: Context<AppEnv>, deps: BrokerDeps, state: string
 }
 
 function flowFailure(c: Context<AppEnv>, deps: BrokerDeps, err: unknown): Response {
-  const flowError = err instanceof LinkFlowError ? err : new LinkFlowError(err instanceof BrokerError ? err : new BrokerError('server_error', 500, 'Something went wrong on our side. Try again from a new link.', { cause: err }));
+  const flowError = err instanceof LinkFlowError ? err : new LinkFlowError(toBrokerError(err, 'link'));
   const e = flowError.error;
   if (e.status >= 500) deps.log.error('link.failed', { status: e.status, error: e.code, tenant: flowError.flow?.tenant, account: flowError.flow?.account, err: e });
   else deps.log.info('link.rejected', { status: e.status, error: e.code, tenant: flowError.flow?.tenant, account: flowError.flow?.account });

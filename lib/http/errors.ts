@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { BrokerError } from '../errors.js';
+import { BrokerError, toBrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AppEnv } from './app-env.js';
 import { BROWSER_HEADERS, page } from './pages.js';
@@ -10,7 +10,7 @@ import { BROWSER_HEADERS, page } from './pages.js';
  * page on the end user's browser routes. Unknown failures say nothing internal.
  */
 export function errorResponse(c: Context<AppEnv>, err: unknown, log: Logger): Response {
-  const e = toBrokerError(err);
+  const e = err instanceof HTTPException ? fromHonoRejection(err) : toBrokerError(err);
   const route = c.get('route');
   const fields = { method: c.req.method, route: route ? `${route.method} ${route.path}` : 'unmatched', status: e.status };
   if (e.status >= 500) log.error('request.failed', { ...fields, err: err instanceof Error ? err : e });
@@ -29,24 +29,9 @@ export function browserErrorPage(c: Context<AppEnv>, e: BrokerError): Response {
   return c.html(page('Linking failed', e.description, 'error'), e.status >= 500 ? e.status : 400);
 }
 
-export function toBrokerError(err: unknown): BrokerError {
-  if (err instanceof BrokerError) return err;
-  if (err instanceof HTTPException) {
-    // hono's own rejections: malformed JSON, body limit
-    if (err.status === 413) return new BrokerError('payload_too_large', 413, 'the request body is too large');
-    if (err.status >= 400 && err.status < 500) return new BrokerError('invalid_request', 400, err.message || 'malformed request');
-  }
-  // AWS throttling or a passing service fault (after the SDK's own retries): worth a retry soon
-  const name = (err as { name?: string } | null)?.name ?? '';
-  if (TRANSIENT_AWS_ERRORS.has(name)) return new BrokerError('temporarily_unavailable', 503, 'the broker is busy; try again shortly', { cause: err, retryAfterS: 1 });
-  return new BrokerError('server_error', 500, 'internal error', { cause: err });
+/** hono's own rejections of a request: malformed JSON, body limit. */
+function fromHonoRejection(err: HTTPException): BrokerError {
+  if (err.status === 413) return new BrokerError('payload_too_large', 413, 'the request body is too large');
+  if (err.status >= 400 && err.status < 500) return new BrokerError('invalid_request', 400, err.message || 'malformed request');
+  return toBrokerError(err);
 }
-
-const TRANSIENT_AWS_ERRORS = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'InternalServerError',
-  'ServiceUnavailable',
-  'TransactionConflictException',
-]);

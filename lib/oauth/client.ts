@@ -1,8 +1,8 @@
 import * as oauth from 'oauth4webapi';
-import { BrokerError } from '../errors.js';
+import { BrokerError, toBrokerError } from '../errors.js';
 import type { ClientType, TokenEndpointAuthMethod } from '../store/records.js';
 import type { ServerMetadata } from './discovery.js';
-import { classifyUpstreamError, insecureAllowedFor, rejectTransientStatus, requestOptions, type UpstreamHttp } from './upstream.js';
+import { insecureAllowedFor, rejectTransientStatus, requestOptions, type UpstreamHttp } from './upstream.js';
 
 /**
  * The broker's OAuth client operations: thin, spec-shaped wrappers over oauth4webapi. They take the
@@ -61,7 +61,7 @@ export async function registerClient(http: UpstreamHttp, as: ServerMetadata, req
     rejectTransientStatus(response, 'client registration');
     answer = await oauth.processDynamicClientRegistrationResponse(response);
   } catch (err) {
-    throw classifyUpstreamError(err, 'client registration');
+    throw toBrokerError(err, 'client registration');
   }
   const secret = typeof answer.client_secret === 'string' && answer.client_secret ? answer.client_secret : undefined;
   // RFC 7591 §2: the default method is client_secret_basic; a public client (no secret) is `none`
@@ -160,7 +160,7 @@ export async function exchangeCode(
     rejectTransientStatus(response, 'code exchange');
     return toGranted(await oauth.processAuthorizationCodeResponse(as, { client_id: client.client_id }, response), receivedAt);
   } catch (err) {
-    throw classifyUpstreamError(err, 'code exchange');
+    throw toBrokerError(err, 'code exchange');
   }
 }
 
@@ -175,7 +175,7 @@ export async function refreshGrant(http: UpstreamHttp, as: ServerMetadata, clien
     rejectTransientStatus(response, 'refresh');
     return toGranted(await oauth.processRefreshTokenResponse(as, { client_id: client.client_id }, response), receivedAt);
   } catch (err) {
-    throw classifyUpstreamError(err, 'refresh');
+    throw toBrokerError(err, 'refresh');
   }
 }
 
@@ -192,7 +192,7 @@ export async function revokeToken(http: UpstreamHttp, as: ServerMetadata, client
     await oauth.processRevocationResponse(response);
     return true;
   } catch (err) {
-    throw classifyUpstreamError(err, 'revocation');
+    throw toBrokerError(err, 'revocation');
   }
 }
 
@@ -216,6 +216,6 @@ export async function deleteRegisteredClient(http: UpstreamHttp, issuer: string,
       throw new BrokerError('upstream_error', 502, `client deletion: the provider answered HTTP ${response.status}`);
     }
   } catch (err) {
-    throw classifyUpstreamError(err, 'client deletion');
+    throw toBrokerError(err, 'client deletion');
   }
 }

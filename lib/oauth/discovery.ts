@@ -1,6 +1,6 @@
 import * as oauth from 'oauth4webapi';
-import { BrokerError } from '../errors.js';
-import { classifyUpstreamError, rejectTransientStatus, requestOptions, type UpstreamHttp } from './upstream.js';
+import { BrokerError, toBrokerError } from '../errors.js';
+import { rejectTransientStatus, requestOptions, type UpstreamHttp } from './upstream.js';
 
 /** The parts of RFC 8414 metadata the broker relies on. */
 export type ServerMetadata = oauth.AuthorizationServer;
@@ -48,7 +48,7 @@ export async function discover(http: UpstreamHttp, issuer: string): Promise<Serv
     await checkIssuer(response, issuer);
     metadata = await oauth.processDiscoveryResponse(issuerUrl, response);
   } catch (err) {
-    throw classifyUpstreamError(err, 'discovery');
+    throw toBrokerError(err, 'discovery');
   }
   // RFC 8414 §3.3: the document speaks for exactly the configured issuer
   if (!metadata.authorization_endpoint || !metadata.token_endpoint) {

@@ -1,17 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as oauth from 'oauth4webapi';
-import { BrokerError, upstreamUnavailable } from '../errors.js';
+import { toBrokerError, upstreamUnavailable, type BrokerError } from '../errors.js';
 import { isLoopbackHost } from '../config.js';
 
 /**
  * How the broker talks HTTP to an authorization server: every request through one fetch with a
  * deadline, plain http only on loopback (local testing), and every failure turned into a
- * {@link BrokerError} whose code says whether it is worth retrying.
- *
- * Classification (used by the refresh engine):
- * - `upstream_unavailable` (503): network error, time-out, HTTP 429 or 5xx — transient, retry.
- * - `invalid_grant` (409): the provider refused the grant (RFC 6749 §5.2) — the end user must link again.
- * - `upstream_error` (502): any other OAuth error or a response that breaks the spec.
+ * {@link BrokerError} by the one normaliser (`toBrokerError` in `lib/errors.ts`), whose code says
+ * whether it is worth retrying: `upstream_unavailable` (503: network error, time-out, HTTP 429 or
+ * 5xx), `invalid_grant` (409: the end user must link again), `invalid_client` (502: the operator
+ * must fix the client secret), `upstream_error` (502: any other OAuth error or a broken answer).
  */
 export interface UpstreamHttp {
   fetch: typeof fetch;
@@ -62,30 +60,6 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Math.min(Math.max(0, Math.ceil((date - now) / 1000)), 3600);
 }
 
-/** Turns whatever a request or its processing threw into a classified {@link BrokerError}. */
-export function classifyUpstreamError(err: unknown, what: string): BrokerError {
-  if (err instanceof BrokerError) return err;
-  if (err instanceof oauth.ResponseBodyError) {
-    if (err.error === 'invalid_grant') return new BrokerError('invalid_grant', 409, `${what}: the provider answered invalid_grant`, { cause: codeOnly(err) });
-    if (err.error === 'temporarily_unavailable' || err.status === 429 || err.status >= 500) {
-      return upstreamUnavailable(`${what}: the provider answered ${err.error}`, { cause: codeOnly(err) });
-    }
-    return new BrokerError('upstream_error', 502, `${what}: the provider answered ${err.error}`, { cause: codeOnly(err) });
-  }
-  const name = (err as { name?: string })?.name;
-  if (name === 'TimeoutError' || name === 'AbortError') return upstreamUnavailable(`${what}: the provider did not answer in time`, { cause: errorSummary(err) });
-  if (err instanceof TypeError && /fetch failed|network|socket|ECONN|terminated/i.test(`${err.message} ${String((err as { cause?: unknown }).cause ?? '')}`)) {
-    return upstreamUnavailable(`${what}: the provider could not be reached`, { cause: errorSummary(err) });
-  }
-  if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
-    return new BrokerError('upstream_error', 502, `${what}: the provider's answer does not follow the OAuth specification`, { cause: errorSummary(err) });
-  }
-  if (err instanceof TypeError) {
-    return upstreamUnavailable(`${what}: the provider could not be reached`, { cause: errorSummary(err) });
-  }
-  return new BrokerError('upstream_error', 502, `${what}: unexpected failure talking to the provider`, { cause: errorSummary(err) });
-}
-
 /**
  * Best-effort upstream calls (revocation, client deletion): one more try after `pauseMs` when the
  * first fails transiently, then the classified failure is answered, never thrown.
@@ -99,26 +73,9 @@ export async function tryTwice<T>(
     try {
       return { ok: true, value: await call() };
     } catch (caught) {
-      const error = classifyUpstreamError(caught, what);
+      const error = toBrokerError(caught, what);
       if (error.code !== 'upstream_unavailable' || attempt >= 2) return { ok: false, error, attempts: attempt };
       await sleep(pauseMs);
     }
   }
-}
-
-/*
- * Causes keep the error's name, code and message only. oauth4webapi attaches the response body as
- * `cause`, and a malformed token response may hold tokens: it must not reach a log.
- */
-function errorSummary(err: unknown): Error {
-  const e = err as { name?: string; code?: string; message?: string };
-  const summary = new Error(`${e?.name ?? 'Error'}${e?.code ? ` [${e.code}]` : ''}: ${e?.message ?? String(err)}`);
-  summary.name = 'UpstreamFailure';
-  return summary;
-}
-
-function codeOnly(err: oauth.ResponseBodyError): Error {
-  const summary = new Error(`HTTP ${err.status} ${err.error}`);
-  summary.name = 'UpstreamOAuthError';
-  return summary;
 }
