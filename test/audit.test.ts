@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
 import { keyFingerprint } from '../lib/broker/callers.js';
 import { getAccount } from '../lib/store/accounts.js';
-import { listAudit } from '../lib/store/audit.js';
+import { appendAuditBatch, listAudit } from '../lib/store/audit.js';
 import type { AccountTokens } from '../lib/store/records.js';
 import { getTenant } from '../lib/store/tenants.js';
 import type { Db } from '../lib/store/table.js';
@@ -224,6 +224,28 @@ describe('group commit of audit records', () => {
     const trail = await listAudit(h.db, 'acme', { limit: 200, account: 'alice' });
     expect(trail.events.filter((e) => e.action === 'token.read')).toHaveLength(61);
     expect(batches).toBeGreaterThan(0);
+  });
+
+  it('records DynamoDB leaves unprocessed in a batch are sent again until every one is stored', async () => {
+    h = await startHarness();
+    const sent: number[] = [];
+    const send = h.db.doc.send.bind(h.db.doc) as (command: unknown) => Promise<unknown>;
+    (h.db.doc as unknown as { send: (command: unknown) => Promise<unknown> }).send = async (command) => {
+      if (!(command instanceof BatchWriteCommand)) return send(command);
+      const requests = command.input.RequestItems![h.db.table]!;
+      sent.push(requests.length);
+      // as a throttled table does: the first two batches store only their first half
+      if (sent.length > 2) return send(command);
+      const half = Math.ceil(requests.length / 2);
+      await send(new BatchWriteCommand({ RequestItems: { [h.db.table]: requests.slice(0, half) } }));
+      return { UnprocessedItems: { [h.db.table]: requests.slice(half) } };
+    };
+    const events = Array.from({ length: 20 }, (_, i) => ({ tenant: 'acme', event: { at: new Date().toISOString(), action: 'token.read' as const, caller: 'svc', outcome: 'ok', account: `a${i}` } }));
+
+    await appendAuditBatch(h.db, events, 90);
+
+    expect(sent).toEqual([20, 10, 5]);
+    expect((await listAudit(h.db, 'acme', { limit: 50 })).events).toHaveLength(20);
   });
 
   it('when a batched audit write fails, every request of that batch fails and none is answered', async () => {

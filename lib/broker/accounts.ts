@@ -1,4 +1,5 @@
 import { BrokerError, notFound } from '../errors.js';
+import { UNLINK_AT_GENERATION, withRetries } from '../retry.js';
 import { deleteAccountAtGeneration, getAccount, listAccounts } from '../store/accounts.js';
 import { listAudit, type AuditEvent } from '../store/audit.js';
 import type { AccountRecord, AccountStatus, TenantRecord } from '../store/records.js';
@@ -75,26 +76,27 @@ export async function unlinkAccount(deps: BrokerDeps, caller: Caller, tenant: st
  */
 export async function unlinkRecord(deps: BrokerDeps, tenant: TenantRecord, record: AccountRecord, callerId: string): Promise<Revocation> {
   let current = record;
-  for (let attempt = 0; attempt < 3; attempt++) {
+  return withRetries(UNLINK_AT_GENERATION, { what: 'unlink' }, async () => {
     const revocation = await revokeAccountTokens(deps, tenant, current);
     const res = await deleteAccountAtGeneration(deps.db, current, current.generation);
-    if (res.ok || !res.current) {
-      // !res.current: a concurrent unlink deleted it first; the account is gone either way
-      deps.tokenCache.delete(TokenCache.key(tenant.tenant, record.account));
-      const outcome = revocation.revoked ? 'revoked' : `not_revoked:${revocation.reason}`;
-      await audit(deps, tenant.tenant, 'account.unlink', { caller: callerId, account: record.account, outcome });
-      deps.log.info('account.unlinked', { tenant: tenant.tenant, account: record.account, revoked: revocation.revoked, reason: revocation.reason });
-      await deps.events.publish('AccountUnlinked', {
-        tenant: tenant.tenant,
-        account: record.account,
-        revoked: revocation.revoked,
-        ...(revocation.reason ? { reason: revocation.reason } : {}),
-      });
-      return revocation;
+    if (!res.ok && res.current) {
+      // a re-link or a rotation committed in between: its token is revoked in its turn
+      current = res.current;
+      throw new BrokerError('conflict', 409, `account ${record.account} kept changing while being unlinked; try again`);
     }
-    current = res.current;
-  }
-  throw new BrokerError('conflict', 409, `account ${record.account} kept changing while being unlinked; try again`);
+    // !res.current: a concurrent unlink deleted it first; the account is gone either way
+    deps.tokenCache.delete(TokenCache.key(tenant.tenant, record.account));
+    const outcome = revocation.revoked ? 'revoked' : `not_revoked:${revocation.reason}`;
+    await audit(deps, tenant.tenant, 'account.unlink', { caller: callerId, account: record.account, outcome });
+    deps.log.info('account.unlinked', { tenant: tenant.tenant, account: record.account, revoked: revocation.revoked, reason: revocation.reason });
+    await deps.events.publish('AccountUnlinked', {
+      tenant: tenant.tenant,
+      account: record.account,
+      revoked: revocation.revoked,
+      ...(revocation.reason ? { reason: revocation.reason } : {}),
+    });
+    return revocation;
+  });
 }
 
 /**

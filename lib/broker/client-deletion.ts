@@ -1,13 +1,12 @@
 import { deleteRegisteredClient, type RegisteredClient } from '../oauth/client.js';
-import { tryTwice } from '../oauth/upstream.js';
+import { attemptWithRetries, UPSTREAM_CLEANUP } from '../retry.js';
 import type { TenantRecord } from '../store/records.js';
 import { openRegistrationAccessToken } from './client-secrets.js';
 import type { BrokerDeps } from './deps.js';
-import { REVOCATION_RETRY_MS } from './revocation.js';
 
 /**
  * RFC 7592 §2.3: deletes the tenant's client with its registration access token. A transient
- * failure is retried once; after that the client is left at the provider and logged
+ * failure is retried once ({@link UPSTREAM_CLEANUP}); after that the client is left at the provider and logged
  * (`tenant.orphan_client`, with its client_id) — the removal goes on.
  */
 export async function deleteTenantClient(deps: BrokerDeps, tenant: TenantRecord): Promise<{ deleted: true } | { deleted: false; reason: string }> {
@@ -20,7 +19,7 @@ export async function deleteTenantClient(deps: BrokerDeps, tenant: TenantRecord)
     return { deleted: false, reason: 'unreadable_credentials' };
   }
   if (!token) return { deleted: false, reason: 'no_registration_access_token' };
-  const outcome = await tryTwice(() => deleteRegisteredClient(deps.http, tenant.issuer, tenant.registrationClientUri!, token), 'client deletion', REVOCATION_RETRY_MS);
+  const outcome = await attemptWithRetries(UPSTREAM_CLEANUP, { what: 'client deletion' }, () => deleteRegisteredClient(deps.http, tenant.issuer, tenant.registrationClientUri!, token));
   if (outcome.ok) return { deleted: true };
   deps.log.warn('tenant.orphan_client', { tenant: tenant.tenant, clientId: tenant.clientId, attempts: outcome.attempts, reason: outcome.error.code, err: outcome.error });
   return { deleted: false, reason: outcome.error.code };

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { BrokerError, toBrokerError } from '../errors.js';
 import { authorizationUrl, exchangeCode, validateCallback } from '../oauth/client.js';
+import { LINKED_TOKENS_PUT, withRetries } from '../retry.js';
 import { getAccount, putLinkedAccount } from '../store/accounts.js';
 import { consumeFlowState, consumeLink, peekLink, putFlowState, putLink } from '../store/links.js';
 import type { AccountRecord, AccountTokens, FlowStateRecord, TenantRecord } from '../store/records.js';
@@ -186,7 +187,7 @@ async function storeLinkedTokens(
   scope: string,
 ): Promise<AccountRecord | undefined> {
   const sealedTokens = await deps.cipher.seal(tokens, accountTokensContext(flow.tenant, flow.account));
-  for (let attempt = 0; attempt < 5; attempt++) {
+  return withRetries(LINKED_TOKENS_PUT, { what: 'link' }, async () => {
     const now = deps.clock();
     const current = await getAccount(deps.db, flow.tenant, flow.account);
     const record: AccountRecord = {
@@ -205,7 +206,7 @@ async function storeLinkedTokens(
       dueAt: nextDueAt(expiresAt, now, deps.config.refreshHorizonS),
     };
     const res = await putLinkedAccount(deps.db, record, current?.generation);
-    if (res.ok) return res.previous;
-  }
-  throw new BrokerError('conflict', 409, 'The account changed repeatedly while linking. Try again.');
+    if (!res.ok) throw new BrokerError('conflict', 409, 'The account changed repeatedly while linking. Try again.');
+    return res.previous;
+  });
 }

@@ -1,4 +1,5 @@
 import { BrokerError } from '../errors.js';
+import { REAUTH_AT_GENERATION, withRetries } from '../retry.js';
 import { listAccounts } from '../store/accounts.js';
 import type { AccountRecord, TenantRecord } from '../store/records.js';
 import type { BrokerDeps } from './deps.js';
@@ -31,11 +32,12 @@ export async function requireReauthOffIssuer(deps: BrokerDeps, tenant: TenantRec
 /** `linked` → `needs_reauth` at the generation read; a refresh committed meanwhile is read and marked too. */
 async function markNeedsReauthFromLatest(deps: BrokerDeps, rec: AccountRecord, callerId: string): Promise<boolean> {
   let current: AccountRecord | undefined = rec;
-  for (let attempt = 0; attempt < 3 && current?.status === 'linked'; attempt++) {
+  return withRetries(REAUTH_AT_GENERATION, { what: 'region change' }, async () => {
+    if (current?.status !== 'linked') return false;
     const res = await requireReauth(deps, current, callerId, 'region_changed');
     if (res.ok) return true;
     current = res.current;
-  }
-  if (current?.status === 'linked') throw new BrokerError('conflict', 409, `account ${rec.account} kept changing during the region change; send the request again`);
-  return false;
+    if (current?.status !== 'linked') return false;
+    throw new BrokerError('conflict', 409, `account ${rec.account} kept changing during the region change; send the request again`);
+  });
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerError, notFound, toBrokerError } from '../errors.js';
 import { refreshGrant, type GrantedTokens } from '../oauth/client.js';
+import { REFRESH_GRANT, ROTATED_PAIR_COMMIT, withRetries } from '../retry.js';
 import { commitRefresh, getAccount, releaseRefreshLease, takeRefreshLease } from '../store/accounts.js';
 import type { AccountRecord, AccountTokens, TenantRecord } from '../store/records.js';
 import { accountTokensContext, nextDueAt } from './account-tokens.js';
@@ -146,7 +147,17 @@ export async function refreshHeld(
     if (reauthReason === undefined) {
       const client = await openTenantClient(deps, tenant);
       const as = await deps.discovery.get(rec.issuer);
-      granted = await withRetries(deps, req.deadline, () => refreshGrant(deps.http, as, client, tokens.refresh_token!, deps.clock), () => deps.discovery.invalidate(rec.issuer));
+      const run = {
+        what: 'refresh',
+        clock: deps.clock,
+        deadline: req.deadline,
+        attemptMs: deps.http.timeoutMs,
+        // an endpoint that failed may have moved: the next refresh rediscovers
+        onFailure: (failure: BrokerError) => {
+          if (failure.code === 'upstream_unavailable') deps.discovery.invalidate(rec.issuer);
+        },
+      };
+      granted = await withRetries(REFRESH_GRANT, run, () => refreshGrant(deps.http, as, client, tokens.refresh_token!, deps.clock));
     }
   } catch (caught) {
     const err = toBrokerError(caught, 'refresh');
@@ -191,28 +202,26 @@ export async function refreshHeld(
 
 /**
  * Seals and commits a rotated pair. The provider has already retired the old refresh token, so the
- * new pair is the only one left: a passing KMS or DynamoDB failure is retried while the lease holds
- * (the compare-and-set on the generation makes a retry safe), and a final failure is logged loudly.
+ * new pair is the only one left: a passing KMS or DynamoDB failure is retried (policy
+ * {@link ROTATED_PAIR_COMMIT}) until `LEASE_MS − 2 s` after the grant answered (the compare-and-set on
+ * the generation makes a retry safe), and a final failure is logged loudly.
  */
 async function commitRotated(deps: BrokerDeps, rec: AccountRecord, next: AccountTokens, granted: GrantedTokens, now: number) {
-  const until = now + LEASE_MS - 2_000;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await commitRefresh(deps.db, rec, rec.generation, {
+  let attempts = 0;
+  const run = { what: 'refresh commit', clock: deps.clock, deadline: now + LEASE_MS - 2_000, onFailure: (_: BrokerError, n: number) => (attempts = n) };
+  try {
+    return await withRetries(ROTATED_PAIR_COMMIT, run, async () =>
+      commitRefresh(deps.db, rec, rec.generation, {
         sealedTokens: await deps.cipher.seal(next, accountTokensContext(rec.tenant, rec.account)),
         expiresAt: granted.expiresAt,
         refreshedAt: now,
         scope: granted.scope ?? rec.scope,
         dueAt: nextDueAt(granted.expiresAt, now, deps.config.refreshHorizonS),
-      });
-    } catch (err) {
-      const integrity = err instanceof BrokerError && err.code === 'server_error';
-      if (integrity || deps.clock() + 200 * 2 ** attempt > until) {
-        deps.log.error('refresh.rotated_pair_lost', { tenant: rec.tenant, account: rec.account, generation: rec.generation, attempts: attempt + 1, err });
-        throw err;
-      }
-      await sleep(200 * 2 ** attempt);
-    }
+      }),
+    );
+  } catch (err) {
+    deps.log.error('refresh.rotated_pair_lost', { tenant: rec.tenant, account: rec.account, generation: rec.generation, attempts, err });
+    throw err;
   }
 }
 
@@ -230,26 +239,3 @@ async function markNeedsReauth(deps: BrokerDeps, rec: AccountRecord, caller: str
   await requireReauth(deps, rec, caller, reason);
   throw reauthRequired(rec);
 }
-
-/**
- * Retries transient failures with exponential backoff and full jitter, honouring `Retry-After`,
- * but only while an answer still fits before the deadline.
- */
-async function withRetries<T>(deps: BrokerDeps, deadline: number, call: () => Promise<T>, onEndpointFailure: () => void): Promise<T> {
-  let attempt = 0;
-  for (;;) {
-    try {
-      return await call();
-    } catch (caught) {
-      const err = toBrokerError(caught, 'refresh');
-      if (err.code !== 'upstream_unavailable') throw err;
-      onEndpointFailure();
-      attempt += 1;
-      const backoffMs = err.requestedRetryAfterS !== undefined ? err.requestedRetryAfterS * 1000 : Math.random() * Math.min(2000, 100 * 2 ** attempt);
-      // the next attempt needs time for itself too: stop when it would not fit
-      if (attempt >= 3 || deps.clock() + backoffMs + deps.http.timeoutMs > deadline) throw err;
-      await sleep(backoffMs);
-    }
-  }
-}
-

@@ -1,5 +1,5 @@
 import { revokeToken, type OAuthClient } from '../oauth/client.js';
-import { tryTwice } from '../oauth/upstream.js';
+import { attemptWithRetries, UPSTREAM_CLEANUP } from '../retry.js';
 import type { AccountRecord, AccountTokens, TenantRecord } from '../store/records.js';
 import { accountTokensContext } from './account-tokens.js';
 import { openTenantClient } from './client-secrets.js';
@@ -12,12 +12,9 @@ export interface Revocation {
   reason?: string;
 }
 
-/** Pause before the one retry of a revocation that failed transiently. */
-export const REVOCATION_RETRY_MS = 200;
-
 /**
  * RFC 7009 §2.1: revokes an account's refresh token at the issuer that granted it, with the client
- * it was granted to. A transient failure is retried once; then the outcome is recorded, never
+ * it was granted to. A transient failure is retried once ({@link UPSTREAM_CLEANUP}); then the outcome is recorded, never
  * thrown: a provider outage must not keep an account linked against its owner's will.
  * `openedClient`: the tenant's client when the caller has it open already (saves a decrypt).
  */
@@ -34,16 +31,12 @@ export async function revokeAccountTokens(deps: BrokerDeps, tenant: TenantRecord
     return { revoked: false, reason: 'unreadable_credentials' };
   }
   const [token, hint] = tokens.refresh_token ? [tokens.refresh_token, 'refresh_token' as const] : [tokens.access_token, 'access_token' as const];
-  const outcome = await tryTwice(
-    async () => {
-      const as = await deps.discovery.get(record.issuer);
-      if (!as.revocation_endpoint) return { revoked: false, reason: 'no_revocation_endpoint' };
-      await revokeToken(deps.http, as, client, token, hint);
-      return { revoked: true };
-    },
-    'revocation',
-    REVOCATION_RETRY_MS,
-  );
+  const outcome = await attemptWithRetries(UPSTREAM_CLEANUP, { what: 'revocation' }, async (): Promise<Revocation> => {
+    const as = await deps.discovery.get(record.issuer);
+    if (!as.revocation_endpoint) return { revoked: false, reason: 'no_revocation_endpoint' };
+    await revokeToken(deps.http, as, client, token, hint);
+    return { revoked: true };
+  });
   if (outcome.ok) return outcome.value;
   deps.log.warn('account.revocation_failed', { tenant: record.tenant, account: record.account, attempts: outcome.attempts, reason: outcome.error.code, err: outcome.error });
   return { revoked: false, reason: outcome.error.code };

@@ -1,6 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import * as oauth from 'oauth4webapi';
-import { toBrokerError, upstreamUnavailable, type BrokerError } from '../errors.js';
+import { upstreamUnavailable, type BrokerError } from '../errors.js';
 import { isLoopbackHost } from '../config.js';
 
 /**
@@ -58,24 +57,4 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   const date = Date.parse(trimmed);
   if (Number.isNaN(date)) return undefined;
   return Math.min(Math.max(0, Math.ceil((date - now) / 1000)), 3600);
-}
-
-/**
- * Best-effort upstream calls (revocation, client deletion): one more try after `pauseMs` when the
- * first fails transiently, then the classified failure is answered, never thrown.
- */
-export async function tryTwice<T>(
-  call: () => Promise<T>,
-  what: string,
-  pauseMs: number,
-): Promise<{ ok: true; value: T } | { ok: false; error: BrokerError; attempts: number }> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return { ok: true, value: await call() };
-    } catch (caught) {
-      const error = toBrokerError(caught, what);
-      if (error.code !== 'upstream_unavailable' || attempt >= 2) return { ok: false, error, attempts: attempt };
-      await sleep(pauseMs);
-    }
-  }
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { BatchWriteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { AUDIT_BATCH_REMAINDER, UnfinishedAttempt, withRetries } from '../retry.js';
 import { keys } from './schema.js';
 import type { Db } from './table.js';
 
@@ -40,17 +41,17 @@ export async function appendAudit(db: Db, tenant: string, event: AuditEvent, ret
 
 /**
  * Appends up to 25 audit events in one request (BatchWriteItem). Resolves only when every one is
- * stored; items DynamoDB leaves unprocessed are retried a few times, then the whole batch fails.
+ * stored; items DynamoDB leaves unprocessed are sent again ({@link AUDIT_BATCH_REMAINDER}), then the
+ * whole batch fails with a 503.
  */
 export async function appendAuditBatch(db: Db, entries: { tenant: string; event: AuditEvent }[], retentionDays: number): Promise<void> {
   if (entries.length === 1) return appendAudit(db, entries[0]!.tenant, entries[0]!.event, retentionDays);
   let requests = entries.map(({ tenant, event }) => ({ PutRequest: { Item: auditItem(tenant, event, retentionDays) } }));
-  for (let attempt = 0; requests.length > 0; attempt++) {
-    if (attempt === 5) throw new Error(`${requests.length} audit records stayed unprocessed after ${attempt} attempts`);
-    if (attempt > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
+  await withRetries(AUDIT_BATCH_REMAINDER, { what: 'audit write' }, async () => {
     const out = await db.doc.send(new BatchWriteCommand({ RequestItems: { [db.table]: requests } }));
     requests = (out.UnprocessedItems?.[db.table] ?? []) as typeof requests;
-  }
+    if (requests.length > 0) throw new UnfinishedAttempt(`${requests.length} audit records were left unprocessed (the table is busy); try again shortly`);
+  });
 }
 
 export async function listAudit(

@@ -1,0 +1,148 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BrokerError, toBrokerError } from './errors.js';
+
+/**
+ * The broker's one retry helper and its named policies. A policy says what is retried (which
+ * failures, as {@link toBrokerError} classifies them), how many attempts, the pause between them
+ * (backoff and jitter), whether a `Retry-After` replaces the pause, and whether a deadline bounds
+ * the run. Every loop that tries something again goes through {@link withRetries}.
+ */
+export interface RetryPolicy {
+  /** What is retried: the failures worth another attempt. */
+  readonly retryable: (failure: BrokerError) => boolean;
+  /** Attempts in all, the first included (`Infinity`: bounded by the deadline alone). */
+  readonly maxAttempts: number;
+  /** The pause after the `failures`-th failed attempt (≥ 1), ms; `random` ∈ [0, 1) is for jitter. */
+  readonly pauseMs: (failures: number, random: number) => number;
+  /** A failure that says how long to wait (`Retry-After`, as the provider asked) is waited for that long instead. */
+  readonly honoursRetryAfter: boolean;
+  /** The run must pass a deadline: no retry starts unless its pause and one more attempt end by then. */
+  readonly needsDeadline: boolean;
+}
+
+const transientUpstream = (failure: BrokerError) => failure.code === 'upstream_unavailable';
+const lostCompareAndSet = (failure: BrokerError) => failure.code === 'conflict';
+
+/**
+ * The refresh grant (RFC 6749 §6) towards the provider: a provider outage (`upstream_unavailable`)
+ * is retried up to 3 attempts, after a full-jitter exponential pause (≤ 200 ms, then ≤ 400 ms, at
+ * most 2 s), or after the provider's `Retry-After`; only while the answer still fits before the
+ * caller's deadline, counting one more HTTP time-out. `invalid_grant` is never retried.
+ */
+export const REFRESH_GRANT: RetryPolicy = {
+  retryable: transientUpstream,
+  maxAttempts: 3,
+  pauseMs: (failures, random) => random * Math.min(2_000, 100 * 2 ** failures),
+  honoursRetryAfter: true,
+  needsDeadline: true,
+};
+
+/**
+ * Sealing and committing a rotated token pair: the provider has already retired the old refresh
+ * token, so every transient failure (503: store or key service) is retried after 200 ms, 400 ms,
+ * 800 ms, … for as long as the deadline allows (the lease, see `refresh.ts`). An integrity failure
+ * (`server_error`) is never retried.
+ */
+export const ROTATED_PAIR_COMMIT: RetryPolicy = {
+  retryable: (failure) => failure.status === 503,
+  maxAttempts: Number.POSITIVE_INFINITY,
+  pauseMs: (failures) => 200 * 2 ** (failures - 1),
+  honoursRetryAfter: false,
+  needsDeadline: true,
+};
+
+/**
+ * Best-effort calls that clean up at the provider: token revocation (RFC 7009) and client deletion
+ * (RFC 7592). A provider outage is tried once more after 200 ms, then reported, never thrown further
+ * by the callers; no deadline beyond the two HTTP time-outs.
+ */
+export const UPSTREAM_CLEANUP: RetryPolicy = {
+  retryable: transientUpstream,
+  maxAttempts: 2,
+  pauseMs: () => 200,
+  honoursRetryAfter: false,
+  needsDeadline: false,
+};
+
+/**
+ * An attempt that did part of its work and leaves the rest to the next attempt (a BatchWriteItem
+ * that DynamoDB answered with unprocessed items, which means the table is throttled). Left over
+ * after the last attempt, it is the 503 the caller sees.
+ */
+export class UnfinishedAttempt extends BrokerError {
+  constructor(description: string) {
+    super('temporarily_unavailable', 503, description);
+  }
+}
+
+/**
+ * The audit batch write: the records DynamoDB left unprocessed (and only those: a failed request was
+ * already retried by the SDK) are sent again up to 5 attempts in all, after 40, 80, 160, 320 ms.
+ */
+export const AUDIT_BATCH_REMAINDER: RetryPolicy = {
+  retryable: (failure) => failure instanceof UnfinishedAttempt,
+  maxAttempts: 5,
+  pauseMs: (failures) => 20 * 2 ** failures,
+  honoursRetryAfter: false,
+  needsDeadline: false,
+};
+
+/**
+ * Compare-and-set loops on an account item: a write conditioned on the generation read lost to a
+ * concurrent writer (`conflict`), so the item is read (or taken from the failed write) and the write
+ * made again at once, without a pause; after the last attempt the conflict is the caller's 409.
+ */
+const compareAndSet = (maxAttempts: number): RetryPolicy => ({ retryable: lostCompareAndSet, maxAttempts, pauseMs: () => 0, honoursRetryAfter: false, needsDeadline: false });
+/** Storing a freshly linked token set over whatever the account holds: 5 attempts. */
+export const LINKED_TOKENS_PUT = compareAndSet(5);
+/** Unlinking at the generation whose refresh token was revoked (a newer one is revoked in its turn): 3 attempts. */
+export const UNLINK_AT_GENERATION = compareAndSet(3);
+/** Moving an account to `needs_reauth` at the generation read (a region change): 3 attempts. */
+export const REAUTH_AT_GENERATION = compareAndSet(3);
+
+export interface RetryRun {
+  /** Names the operation in the description of a failure the normaliser classifies (`refresh`, `revocation`). */
+  what: string;
+  /** ms epoch clock the deadline is read on (injected in tests); pauses are real time. */
+  clock?: () => number;
+  /** ms epoch: a retry starts only when its pause and `attemptMs` end by then. */
+  deadline?: number;
+  /** How long one attempt may take (an HTTP time-out), counted against the deadline. */
+  attemptMs?: number;
+  /** Told of every failed attempt, retried or not (to forget a discovery document, to count). */
+  onFailure?: (failure: BrokerError, attempt: number) => void;
+  random?: () => number;
+  /** Pauses for `ms` (real time unless a test passes its own). */
+  sleep?: (ms: number) => Promise<unknown>;
+}
+
+export type RetryOutcome<T> = { ok: true; value: T; attempts: number } | { ok: false; error: BrokerError; attempts: number };
+
+/** Runs `attempt` under `policy`: its value, or the outcome of the last attempt, normalised. Never throws. */
+export async function attemptWithRetries<T>(policy: RetryPolicy, run: RetryRun, attempt: (n: number) => Promise<T>): Promise<RetryOutcome<T>> {
+  if (policy.needsDeadline && run.deadline === undefined) throw new Error(`a retry policy that needs a deadline ran without one (${run.what})`);
+  const clock = run.clock ?? Date.now;
+  const random = run.random ?? Math.random;
+  const pause = run.sleep ?? sleep;
+  for (let n = 1; ; n++) {
+    try {
+      return { ok: true, value: await attempt(n), attempts: n };
+    } catch (thrown) {
+      const failure = toBrokerError(thrown, run.what);
+      run.onFailure?.(failure, n);
+      const asked = policy.honoursRetryAfter ? failure.requestedRetryAfterS : undefined;
+      const pauseMs = asked !== undefined ? asked * 1000 : policy.pauseMs(n, random());
+      // the next attempt needs time for itself too: stop when it would not fit
+      const outOfTime = run.deadline !== undefined && clock() + pauseMs + (run.attemptMs ?? 0) > run.deadline;
+      if (!policy.retryable(failure) || n >= policy.maxAttempts || outOfTime) return { ok: false, error: failure, attempts: n };
+      if (pauseMs > 0) await pause(pauseMs);
+    }
+  }
+}
+
+/** Runs `attempt` under `policy`: its value, or the last failure thrown, normalised. */
+export async function withRetries<T>(policy: RetryPolicy, run: RetryRun, attempt: (n: number) => Promise<T>): Promise<T> {
+  const outcome = await attemptWithRetries(policy, run, attempt);
+  if (outcome.ok) return outcome.value;
+  throw outcome.error;
+}
