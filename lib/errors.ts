@@ -18,7 +18,6 @@ export type BrokerErrorCode =
   | 'payload_too_large'
   // account state
   | 'reauth_required'
-  | 'account_revoked'
   // link flow (browser)
   | 'invalid_state'
   | 'invalid_link'
@@ -36,8 +35,8 @@ export type BrokerErrorCode =
   | 'server_error';
 
 /** Bounds of the `Retry-After` the broker sends (CONTRACT.md: at most 60 s), and its value when nobody said how long. */
-export const MIN_RETRY_AFTER_S = 1;
-export const MAX_RETRY_AFTER_S = 60;
+const MIN_RETRY_AFTER_S = 1;
+const MAX_RETRY_AFTER_S = 60;
 export const DEFAULT_RETRY_AFTER_S = 5;
 
 export interface BrokerErrorOptions {
@@ -55,7 +54,7 @@ export class BrokerError extends Error {
 
   constructor(
     readonly code: BrokerErrorCode,
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 500 | 502 | 503 | 504,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 500 | 502 | 503,
     readonly description: string,
     options: BrokerErrorOptions = {},
   ) {
@@ -72,12 +71,7 @@ function boundedRetryAfter(asked: number | undefined): number {
   return Math.min(MAX_RETRY_AFTER_S, Math.max(MIN_RETRY_AFTER_S, Math.ceil(asked)));
 }
 
-export const invalidRequest = (description: string) => new BrokerError('invalid_request', 400, description);
 export const notFound = (description: string) => new BrokerError('not_found', 404, description);
-
-export function isBrokerError(err: unknown): err is BrokerError {
-  return err instanceof BrokerError;
-}
 
 /** Transient upstream failure: the caller may retry; the account is not touched. */
 export const upstreamUnavailable = (description: string, options: BrokerErrorOptions = {}) =>

@@ -8,7 +8,7 @@ import { registerNewClient, tenantRecordFor } from './tenant-record.js';
 import { readTenant } from './tenant-read.js';
 
 /** RFC 7591 §3.2.1 `client_secret_expires_at` (epoch s, 0 = never) has passed for a client that has a secret. */
-export const secretExpired = (t: Pick<TenantRecord, 'clientSecretExpiresAt' | 'sealedClient'>, now: number): boolean =>
+const secretExpired = (t: Pick<TenantRecord, 'clientSecretExpiresAt' | 'sealedClient'>, now: number): boolean =>
   Boolean(t.sealedClient && t.clientSecretExpiresAt && t.clientSecretExpiresAt * 1000 <= now);
 
 /**

@@ -102,10 +102,9 @@ async function acquire(deps: BrokerDeps, req: RefreshRequest): Promise<FreshToke
 
 function assertLinked(rec: AccountRecord): void {
   if (rec.status === 'needs_reauth') throw reauthRequired(rec);
-  if (rec.status === 'revoked') throw new BrokerError('account_revoked', 409, `account ${rec.account} was revoked; link it again`);
 }
 
-export function reauthRequired(rec: Pick<AccountRecord, 'tenant' | 'account'>): BrokerError {
+function reauthRequired(rec: Pick<AccountRecord, 'tenant' | 'account'>): BrokerError {
   return new BrokerError(
     'reauth_required',
     409,

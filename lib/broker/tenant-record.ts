@@ -24,7 +24,7 @@ export interface RegisterTenantInput {
   change_region?: boolean | undefined;
 }
 
-export const redirectUriOf = (deps: Pick<BrokerDeps, 'config'>) => `${deps.config.publicUrl}/oauth/callback`;
+const redirectUriOf = (deps: Pick<BrokerDeps, 'config'>) => `${deps.config.publicUrl}/oauth/callback`;
 
 /** RFC 8414 discovery of `issuer`, then RFC 7591 registration of a client for the tenant. */
 export async function registerNewClient(deps: BrokerDeps, issuer: string, tenant: string, scope: string): Promise<RegisteredClient> {

@@ -15,7 +15,7 @@ export interface OAuthClient {
 }
 
 /** Client authentication exactly as the registration answer stated it; `none` never sends a secret. */
-export function clientAuth(client: OAuthClient): oauth.ClientAuth {
+function clientAuth(client: OAuthClient): oauth.ClientAuth {
   switch (client.token_endpoint_auth_method) {
     case 'none':
       return oauth.None();
@@ -128,7 +128,7 @@ function toGranted(answer: oauth.TokenEndpointResponse, receivedAt: number): Gra
 }
 
 /** LongPort routes token calls by data centre: `us` for credentials that start with `us_`, else `ap`. */
-export function dcRegionHeader(credential: string): Record<string, string> {
+function dcRegionHeader(credential: string): Record<string, string> {
   return { 'x-dc-region': credential.startsWith('us_') ? 'us' : 'ap' };
 }
 

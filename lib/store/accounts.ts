@@ -129,8 +129,8 @@ export async function releaseRefreshLease(
 }
 
 /**
- * Moves an account out of `linked` (the provider refused its refresh token, or it was revoked),
- * only if it is still at the generation that failed: a sibling's newer commit wins.
+ * Moves an account out of `linked` (the provider refused its refresh token, or it came from
+ * another issuer), only if it is still at the generation that failed: a sibling's newer commit wins.
  * The account leaves the refresher's index in the same write.
  */
 export async function setAccountStatus(
@@ -146,11 +146,6 @@ export async function setAccountStatus(
     ExpressionAttributeNames: { '#status': 'status' },
     ExpressionAttributeValues: { ':status': status, ':err': lastError, ':gen': atGeneration },
   });
-}
-
-export async function deleteAccount(db: Db, tenant: string, account: string): Promise<AccountRecord | undefined> {
-  const out = await db.doc.send(new DeleteCommand({ TableName: db.table, Key: keys.account(tenant, account), ReturnValues: 'ALL_OLD' }));
-  return out.Attributes ? stripKeys<AccountRecord>(out.Attributes) : undefined;
 }
 
 export interface Page<T> {

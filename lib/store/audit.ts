@@ -35,7 +35,7 @@ function auditItem(tenant: string, event: AuditEvent, retentionDays: number): Re
 }
 
 /** Appends one audit event. Throws when it cannot be written: callers answer only after it lands. */
-export async function appendAudit(db: Db, tenant: string, event: AuditEvent, retentionDays: number): Promise<void> {
+async function appendAudit(db: Db, tenant: string, event: AuditEvent, retentionDays: number): Promise<void> {
   await db.doc.send(new PutCommand({ TableName: db.table, Item: auditItem(tenant, event, retentionDays) }));
 }
 

@@ -4,7 +4,7 @@ import type { Region } from '../config.js';
 
 export type ClientType = 'public' | 'confidential';
 export type TokenEndpointAuthMethod = 'none' | 'client_secret_post' | 'client_secret_basic';
-export type AccountStatus = 'linked' | 'needs_reauth' | 'revoked';
+export type AccountStatus = 'linked' | 'needs_reauth';
 
 export interface TenantRecord {
   tenant: string;
