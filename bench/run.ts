@@ -14,7 +14,7 @@ import { registerTenant } from '../lib/broker/tenant-registration.js';
 import { loadConfig } from '../lib/config.js';
 import { localDataKeys } from '../lib/crypto/local-keys.js';
 import { memoryPublisher } from '../lib/events.js';
-import { startDynamoDbLocal } from '../lib/local/dynamodb-local.js';
+import { startDynamoDbLocal } from '../local/dynamodb-local.js';
 import { silentLogger } from '../lib/log.js';
 import { assembleDeps } from '../lib/runtime/assemble.js';
 import { keys, dueShardOf } from '../lib/store/schema.js';

@@ -8,7 +8,7 @@ import { accountTokensContext } from '../lib/broker/account-tokens.js';
 import { localDataKeys } from '../lib/crypto/local-keys.js';
 import { createTokenCipher, type DataKeyProvider } from '../lib/crypto/token-cipher.js';
 import { silentLogger } from '../lib/log.js';
-import { startLocalBroker, type LocalBroker } from '../lib/runtime/local.js';
+import { startLocalBroker, type LocalBroker } from '../local/local-broker.js';
 import { keys } from '../lib/store/schema.js';
 import type { LongPortSimulator } from '../simulator/longport-simulator.js';
 import { ScriptedBrowser } from '../simulator/scripted-browser.js';

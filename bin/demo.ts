@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../lib/log.js';
-import { startLocalBroker } from '../lib/runtime/local.js';
+import { startLocalBroker } from '../local/local-broker.js';
 import { startLongPortSimulator } from '../simulator/longport-simulator.js';
 import { ScriptedBrowser } from '../simulator/scripted-browser.js';
 

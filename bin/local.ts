@@ -3,9 +3,9 @@
  * 127.0.0.1:$PORT and the refresher on a timer. Ctrl-C stops everything; data stays in $BROKER_DATA_DIR.
  */
 import { ConfigError } from '../lib/config.js';
-import { JavaMissingError } from '../lib/local/dynamodb-local.js';
+import { JavaMissingError } from '../local/dynamodb-local.js';
 import { createLogger } from '../lib/log.js';
-import { startLocalBroker } from '../lib/runtime/local.js';
+import { startLocalBroker } from '../local/local-broker.js';
 
 const isTty = process.stdout.isTTY;
 const dim = (s: string) => (isTty ? `\x1b[2m${s}\x1b[0m` : s);

@@ -6,7 +6,7 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BrokerClientError, createBrokerClient, type BrokerClientOptions } from '../client/index.js';
 import { createLogger } from '../lib/log.js';
-import { startLocalBroker, type LocalBroker } from '../lib/runtime/local.js';
+import { startLocalBroker, type LocalBroker } from '../local/local-broker.js';
 import { keys } from '../lib/store/schema.js';
 import { startLongPortSimulator, type LongPortSimulator } from '../simulator/longport-simulator.js';
 import { ScriptedBrowser } from '../simulator/scripted-browser.js';

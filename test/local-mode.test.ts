@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../lib/log.js';
-import { startLocalBroker, type LocalBroker } from '../lib/runtime/local.js';
+import { startLocalBroker, type LocalBroker } from '../local/local-broker.js';
 import { startLongPortSimulator, type LongPortSimulator } from '../simulator/longport-simulator.js';
 import { ScriptedBrowser } from '../simulator/scripted-browser.js';
 import { dynamoEndpoint } from './support/dynamo.js';
 
-/** `npm start`'s runtime (lib/runtime/local.ts) on a real port, against the run's DynamoDB Local. */
+/** `npm start`'s runtime (local/local-broker.ts) on a real port, against the run's DynamoDB Local. */
 let broker: LocalBroker | undefined;
 let sim: LongPortSimulator | undefined;
 let dataDir: string;

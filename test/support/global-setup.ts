@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.js';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../local/dynamodb-local.js';
 
 let ddb: DynamoDbLocal | undefined;
 

@@ -3,19 +3,19 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createServer, type Server } from 'node:http';
-import type { BrokerDeps } from '../broker/deps.js';
-import { runRefresher } from '../broker/refresher.js';
-import { loadConfig } from '../config.js';
-import { loadOrCreateLocalKey, localDataKeys } from '../crypto/local-keys.js';
-import type { DataKeyProvider } from '../crypto/token-cipher.js';
-import { localPublisher } from '../events.js';
-import { buildBrokerApp } from '../http/broker-app.js';
-import { brokerRequestListener } from '../http/node-listener.js';
-import { ALL_GROUPS } from '../http/routes/index.js';
-import { freePort, startDynamoDbLocal, type DynamoDbLocal } from '../local/dynamodb-local.js';
-import { createLogger, type Logger } from '../log.js';
-import { createDb, ensureTable } from '../store/table.js';
-import { assembleDeps } from './assemble.js';
+import type { BrokerDeps } from '../lib/broker/deps.js';
+import { runRefresher } from '../lib/broker/refresher.js';
+import { loadConfig } from '../lib/config.js';
+import { loadOrCreateLocalKey, localDataKeys } from '../lib/crypto/local-keys.js';
+import type { DataKeyProvider } from '../lib/crypto/token-cipher.js';
+import { localPublisher } from '../lib/events.js';
+import { buildBrokerApp } from '../lib/http/broker-app.js';
+import { brokerRequestListener } from '../lib/http/node-listener.js';
+import { ALL_GROUPS } from '../lib/http/routes/index.js';
+import { createLogger, type Logger } from '../lib/log.js';
+import { assembleDeps } from '../lib/runtime/assemble.js';
+import { createDb, ensureTable } from '../lib/store/table.js';
+import { freePort, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 
 /**
  * Local mode (CONTRACT.md): DynamoDB Local (or `DYNAMODB_ENDPOINT`), the table, a local key file
