@@ -16,9 +16,24 @@ mapWithGroupBy.groupBy ??= <K, V>(items: Iterable<V>, key: (v: V, i: number) => 
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // one DynamoDB Local for the whole run, started here and handed to tests by inject()
-    globalSetup: ['test/support/global-setup.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'broker',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/permissions/**'],
+          // one DynamoDB Local for the whole run, started here and handed to tests by inject()
+          globalSetup: ['test/support/global-setup.ts'],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        // reads what the whole suite recorded (AWS actions each function sent), so it runs after it
+        extends: true,
+        test: { name: 'permissions', include: ['test/permissions/**/*.test.ts'], sequence: { groupOrder: 1 } },
+      },
+    ],
     pool: 'forks',
     // 2 cores: two test files at a time
     maxWorkers: 2,

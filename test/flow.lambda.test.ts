@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HTTP_FUNCTIONS, type HttpFunctionName } from '../lib/http/route-table.js';
 import { keys } from '../lib/store/schema.js';
 import type { Db } from '../lib/store/table.js';
-import type { LongPortSimulator } from '../simulator/longport-simulator.js';
+import { startLongPortSimulator, type LongPortSimulator } from '../simulator/longport-simulator.js';
 import { apiGatewayEvent, invoke, lambdaContext, type Answer, type EventInit, type LambdaHandler } from './support/apigw.js';
 import { FAKE_KEY_ARN, type FakeKms } from './support/fake-kms.js';
 import { API_DOMAIN, loginAtProvider, PUBLIC_URL, useLambdaDeployment } from './support/lambda-deployment.js';
@@ -23,20 +23,12 @@ beforeAll(() => {
   kms = lambda.kms;
 });
 
-type Handlers = Record<HttpFunctionName, LambdaHandler>;
-let handlers: Handlers | undefined;
+/** One deployment: a simulator issuing `clientType` clients and a fresh table; the functions start cold on them. */
+const deploy = (clientType: 'public' | 'confidential') => lambda.deploy({ clientType, accessTokenTtlS: TOKEN_TTL_S });
 
-/**
- * One deployment: a simulator issuing `clientType` clients and a fresh table; the functions start
- * cold on them (imported with the first deployment, whose environment their cold start reads).
- */
-async function deploy(clientType: 'public' | 'confidential') {
-  const deployed = await lambda.deploy({ clientType, accessTokenTtlS: TOKEN_TTL_S });
-  handlers ??= Object.fromEntries(await Promise.all(HTTP_FUNCTIONS.map(async (name) => [name, await lambda.handler(name)] as const))) as Handlers;
-  return deployed;
-}
-const fns = (): Handlers => handlers!;
-const send = (handler: LambdaHandler, init: EventInit): Promise<Answer> => invoke(handler, apiGatewayEvent(API_DOMAIN, init), lambdaContext());
+/** The functions by name: every request goes through `functions/<name>.ts` (and what it sends to AWS is recorded). */
+const fns = (): Record<HttpFunctionName, HttpFunctionName> => Object.fromEntries(HTTP_FUNCTIONS.map((n) => [n, n])) as Record<HttpFunctionName, HttpFunctionName>;
+const send = (name: HttpFunctionName, init: EventInit): Promise<Answer> => lambda.send(name, init);
 
 const registerTenant = (tenant: string): Promise<Answer> => lambda.registerTenant(tenant, [RETURN_ORIGIN]);
 const linkThroughLambdas = (tenant: string, account: string) => lambda.linkAccount(tenant, account, `${RETURN_ORIGIN}/linked`);
@@ -303,7 +295,7 @@ describe('Lambda handlers: requests API Gateway should never let through, and ma
   });
 
   it('an event that is not an HTTP API request at all is answered 4xx, not 5xx', async () => {
-    const answer = await invoke(fns().token, { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} }, lambdaContext());
+    const answer = await invoke(await lambda.handler('token'), { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} }, lambdaContext());
 
     expect(answer.status).toBeGreaterThanOrEqual(400);
     expect(answer.status).toBeLessThan(500);
@@ -335,5 +327,67 @@ describe('Lambda handlers: requests API Gateway should never let through, and ma
     );
     expect(doc.paths['/v1/tenants/{tenant}']).toHaveProperty('put');
     expect(doc.paths['/v1/tenants/{tenant}/accounts/{account}/refresh']).toHaveProperty('post');
+  });
+});
+
+describe('code paths through the function that runs them', () => {
+  it('a region move through the register function moves linked accounts to needs_reauth and publishes ReauthRequired', async () => {
+    const { sim } = await deploy('public');
+    const cn = await startLongPortSimulator({ clock: () => Date.now() });
+    try {
+      vi.stubEnv('LONGPORT_ISSUER_CN', cn.issuer);
+      await lambda.coldStart();
+      expect((await registerTenant('mover')).status).toBe(201);
+      expect((await linkThroughLambdas('mover', 'gina')).callback.status).toBe(303);
+
+      const moved = await send('register', { method: 'PUT', url: '/v1/tenants/mover', body: { region: 'cn', change_region: true } });
+
+      expect(moved.status).toBe(200);
+      expect(moved.json()).toMatchObject({ region: 'cn', issuer: cn.issuer });
+      expect((await send('accounts', { method: 'GET', url: '/v1/tenants/mover/accounts/gina' })).json()).toMatchObject({ status: 'needs_reauth' });
+      expect(lambda.events.filter((e) => e.DetailType === 'ReauthRequired').map((e) => JSON.parse(e.Detail!))).toContainEqual(expect.objectContaining({ tenant: 'mover', account: 'gina' }));
+    } finally {
+      await Promise.all([sim.close(), cn.close()]);
+    }
+  });
+
+  it('a refresh token the provider refused, met by the token function, is 409 reauth_required and publishes ReauthRequired', async () => {
+    const { sim } = await deploy('public');
+    try {
+      expect((await registerTenant('refused')).status).toBe(201);
+      expect((await linkThroughLambdas('refused', 'hank')).callback.status).toBe(303);
+      sim.revokeAll();
+      // later: the token needs a refresh, and the provider refuses its refresh token
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + (TOKEN_TTL_S + 1) * 1000);
+      await lambda.coldStart();
+
+      const answer = await getToken('refused', 'hank');
+
+      expect(answer.status).toBe(409);
+      expect(answer.json()).toMatchObject({ error: 'reauth_required' });
+      expect(lambda.events.filter((e) => e.DetailType === 'ReauthRequired').map((e) => JSON.parse(e.Detail!))).toContainEqual(expect.objectContaining({ tenant: 'refused', account: 'hank' }));
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('a client secret that expired is renewed before a link is made, the authorize function sealing the new secret', async () => {
+    const { sim } = await lambda.deploy({ clientType: 'confidential', clientSecretTtlS: 60 });
+    try {
+      expect((await registerTenant('expiring')).status).toBe(201);
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + 120_000);
+      await lambda.coldStart();
+      lambda.kms.clearCalls();
+
+      const link = await send('authorize', { method: 'POST', url: '/v1/tenants/expiring/accounts/ivan/link', body: {} });
+
+      expect(link.status).toBe(201);
+      expect(sim.stats.registrations).toBe(2);
+      expect(lambda.kms.calls.map((c) => c.command)).toContain('GenerateDataKey');
+    } finally {
+      await sim.close();
+    }
   });
 });

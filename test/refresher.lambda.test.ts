@@ -7,6 +7,7 @@ import { kmsDataKeys } from '../lib/crypto/kms-keys.js';
 import { getAccount } from '../lib/store/accounts.js';
 import type { AccountTokens } from '../lib/store/records.js';
 import { lambdaContext } from './support/apigw.js';
+import { recordCommandsOf, recordMockedCall } from './support/aws-commands.js';
 import { dynamoEndpoint } from './support/dynamo.js';
 import { captureJsonLogLines } from './support/stdout.js';
 import { installFakeKms, type FakeKms } from './support/fake-kms.js';
@@ -24,7 +25,10 @@ const stdout: string[] = [];
 
 beforeAll(async () => {
   kms = installFakeKms();
-  eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
+  eventBridge.on(PutEventsCommand).callsFake((_input: unknown, getClient: () => unknown) => {
+    recordMockedCall(getClient(), 'events', 'PutEvents');
+    return { FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] };
+  });
   // accounts are linked in-process with the same (fake) KMS key the Lambda will use
   h = await startHarness({ keys: kmsDataKeys(new KMSClient({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test' } }), kms.keyArn) });
   for (const account of ['alice', 'bob', 'carol']) await linkAccount(h, 'acme', account);
@@ -63,6 +67,7 @@ describe('functions/refresher.ts (EventBridge schedule → Lambda)', () => {
     });
     kms.clearCalls();
     const { handler } = await import('../functions/refresher.js');
+    recordCommandsOf('refresher');
 
     const result = await handler({ 'detail-type': 'Scheduled Event', source: 'aws.scheduler' }, lambdaContext(60_000, 'refresher'));
 
@@ -85,6 +90,7 @@ describe('functions/refresher.ts (EventBridge schedule → Lambda)', () => {
 
   it('a second run right after finds nothing due: the refreshed accounts moved on, the dead one left the index', async () => {
     const { handler } = await import('../functions/refresher.js');
+    recordCommandsOf('refresher');
     const grants = h.sim.stats.refreshGrants;
 
     const result = await handler({}, lambdaContext(60_000, 'refresher'));

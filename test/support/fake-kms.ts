@@ -24,6 +24,7 @@ import {
   type GenerateDataKeyCommandInput,
 } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
+import { recordMockedCall } from './aws-commands.js';
 
 export const FAKE_KEY_ARN = 'arn:aws:kms:us-east-1:444455556666:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
@@ -64,7 +65,8 @@ export function installFakeKms(keyArn: string = FAKE_KEY_ARN): FakeKms {
     if (failure) throw outage(failure);
   };
 
-  mock.on(GenerateDataKeyCommand).callsFake((input: GenerateDataKeyCommandInput) => {
+  mock.on(GenerateDataKeyCommand).callsFake((input: GenerateDataKeyCommandInput, getClient: () => unknown) => {
+    recordMockedCall(getClient(), 'kms', 'GenerateDataKey');
     record('GenerateDataKey', input);
     if (input.KeyId !== keyArn) throw new NotFoundException({ message: `Key '${String(input.KeyId)}' does not exist`, $metadata: meta });
     if (input.KeySpec !== 'AES_256' && input.NumberOfBytes !== 32) throw new KMSServiceException({ name: 'ValidationException', $fault: 'client', message: 'KeySpec AES_256 expected', $metadata: meta });
@@ -81,7 +83,8 @@ export function installFakeKms(keyArn: string = FAKE_KEY_ARN): FakeKms {
     return { KeyId: keyArn, Plaintext: plaintext, CiphertextBlob: new Uint8Array(blob) };
   });
 
-  mock.on(DecryptCommand).callsFake((input: DecryptCommandInput) => {
+  mock.on(DecryptCommand).callsFake((input: DecryptCommandInput, getClient: () => unknown) => {
+    recordMockedCall(getClient(), 'kms', 'Decrypt');
     record('Decrypt', input);
     const blob = Buffer.from(input.CiphertextBlob ?? new Uint8Array());
     const invalid = () => new InvalidCiphertextException({ message: 'The ciphertext is invalid or was made under another encryption context', $metadata: meta });

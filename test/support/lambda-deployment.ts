@@ -3,10 +3,13 @@
  * AWS mode, DynamoDB Local for the table, the fake KMS behind aws-sdk-client-mock for the key, and a
  * LongPort simulator (real HTTP) as the provider, wired in through the environment the stack sets.
  */
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, vi } from 'vitest';
 import type { HttpFunctionName } from '../../lib/http/route-table.js';
 import type { Db } from '../../lib/store/table.js';
 import { startLongPortSimulator, type LongPortSimulator, type SimulatorOptions } from '../../simulator/longport-simulator.js';
+import { recordCommandsOf, recordMockedCall } from './aws-commands.js';
 import { apiGatewayEvent, asLambdaHandler, invoke, lambdaContext, type Answer, type EventInit, type LambdaHandler } from './apigw.js';
 import { dynamoEndpoint, freshTable } from './dynamo.js';
 import { FAKE_KEY_ARN, installFakeKms, type FakeKms } from './fake-kms.js';
@@ -15,9 +18,12 @@ import { captureJsonLogLines } from './stdout.js';
 /** The API's default endpoint: the broker's BROKER_PUBLIC_URL and the domain of every event. */
 export const API_DOMAIN = 'abc123def4.execute-api.us-east-1.amazonaws.com';
 export const PUBLIC_URL = `https://${API_DOMAIN}`;
+export const EVENT_BUS = 'longport-token-broker-test';
 
 export interface LambdaDeployment {
   readonly kms: FakeKms;
+  /** Events the functions published to EventBridge (mocked with aws-sdk-client-mock). */
+  readonly events: PutEventsRequestEntry[];
   /** JSON lines the Lambda loggers wrote to stdout (kept out of the test output). */
   readonly logLines: string[];
   /** A fresh table and simulator, wired in; the functions start cold on them. */
@@ -37,19 +43,27 @@ export interface LambdaDeployment {
 /** Installs the AWS-mode environment for the test file (call at its top level). */
 export function useLambdaDeployment(): LambdaDeployment {
   const logLines: string[] = [];
+  const events: PutEventsRequestEntry[] = [];
   let kms: FakeKms | undefined;
+  let eventBridge: ReturnType<typeof mockClient> | undefined;
   const loaded = new Map<HttpFunctionName, LambdaHandler>();
   const reset = async () => (await import('../../lib/runtime/aws.js')).resetLambdaDeps();
 
   beforeAll(() => {
     captureJsonLogLines(logLines);
     kms = installFakeKms(FAKE_KEY_ARN);
+    eventBridge = mockClient(EventBridgeClient);
+    eventBridge.on(PutEventsCommand).callsFake((input: { Entries?: PutEventsRequestEntry[] }, getClient: () => unknown) => {
+      recordMockedCall(getClient(), 'events', 'PutEvents');
+      events.push(...(input.Entries ?? []));
+      return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map((_, i) => ({ EventId: `e-${events.length + i}` })) };
+    });
     const env: Record<string, string> = {
       BROKER_MODE: 'aws',
       BROKER_KMS_KEY_ID: FAKE_KEY_ARN,
       BROKER_PUBLIC_URL: PUBLIC_URL,
       DYNAMODB_ENDPOINT: dynamoEndpoint(),
-      BROKER_EVENT_BUS_NAME: '',
+      BROKER_EVENT_BUS_NAME: EVENT_BUS,
       BROKER_REGIONS: '',
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'AKIDFAKEFORTESTS',
@@ -60,6 +74,7 @@ export function useLambdaDeployment(): LambdaDeployment {
   });
   afterAll(() => {
     kms?.restore();
+    eventBridge?.restore();
     vi.unstubAllEnvs();
     vi.restoreAllMocks();
   });
@@ -81,7 +96,13 @@ export function useLambdaDeployment(): LambdaDeployment {
     return h;
   };
 
-  const send = async (name: HttpFunctionName, init: EventInit) => invoke(await handler(name), apiGatewayEvent(API_DOMAIN, init), lambdaContext());
+  const send = async (name: HttpFunctionName, init: EventInit) => {
+    const h = await handler(name);
+    // the function's clients exist once its (possibly renewed) cold start ran: record what they send
+    (await import('../../lib/runtime/aws.js')).lambdaDeps(name);
+    recordCommandsOf(name);
+    return invoke(h, apiGatewayEvent(API_DOMAIN, init), lambdaContext());
+  };
 
   return {
     get kms() {
@@ -89,6 +110,7 @@ export function useLambdaDeployment(): LambdaDeployment {
       return kms;
     },
     logLines,
+    events,
     async deploy(simulator = {}) {
       // the provider's clock is the process clock, like the broker's, so faking Date moves both
       const sim = await startLongPortSimulator({ clock: () => Date.now(), ...simulator });
