@@ -15,6 +15,7 @@ import { ALL_GROUPS } from '../lib/http/routes/index.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { assembleDeps } from '../lib/runtime/assemble.js';
 import { createDb, ensureTable } from '../lib/store/table.js';
+import { consoleRoutes } from '../console/serve.js';
 import { freePort, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 
 /**
@@ -78,6 +79,8 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     const deps = assembleDeps({ config: fullConfig, db, keys, events: localPublisher(log, config.local.webhookUrl), log });
 
     const app = buildBrokerApp(deps, ALL_GROUPS);
+    // the operator console (CONTRACT.md): served by the broker itself in local mode
+    app.route('/', consoleRoutes());
     const server = await listen(app.fetch, config.local.port);
     const port = (server.address() as AddressInfo).port;
     const url = `http://127.0.0.1:${port}`;
