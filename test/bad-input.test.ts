@@ -5,7 +5,7 @@
  */
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LINK_TTL_MS } from '../lib/broker/linking.js';
+import { LINK_TTL_MS, MAX_FLOWS_PER_LINK } from '../lib/broker/linking.js';
 import { getAccount } from '../lib/store/accounts.js';
 import type { ScriptedBrowser } from './support/browser.js';
 import { api, inProcessBrowser } from './support/flow.js';
@@ -319,14 +319,36 @@ describe('/oauth/authorize: links', () => {
     expect((await inProcessBrowser(h).open(linkUrl)).status).toBe(302);
   });
 
-  it('a link is single-use: opening it again is a 400 page and starts no second flow', async () => {
-    const linkUrl = await newLink('reused-link');
+  it('a link may start several flows while it lives: opening it again before it completed a linking starts another flow', async () => {
+    const linkUrl = await newLink('reopened-link');
     expect((await inProcessBrowser(h).open(linkUrl)).status).toBe(302);
+    const statesBefore = countOf(await stateItems(), 'STATE#');
+
+    const again = await inProcessBrowser(h).open(linkUrl);
+
+    expect(again.status).toBe(302);
+    expect(countOf(await stateItems(), 'STATE#')).toBe(statesBefore + 1);
+  });
+
+  it('a link completes one linking at most: opening it after it linked an account is a 400 page and starts no flow', async () => {
+    const linkUrl = await newLink('used-link');
+    expect((await inProcessBrowser(h).completeLink(linkUrl)).callback.status).toBe(200);
     const before = await stateItems();
 
     const again = await inProcessBrowser(h).open(linkUrl);
 
     expect(await expectErrorPage(again)).toContain('already used');
+    expect(await stateItems()).toEqual(before);
+  });
+
+  it('a link starts at most 10 flows: the 11th opening is a 400 page and starts no flow', async () => {
+    const linkUrl = await newLink('farmed-link');
+    for (let i = 0; i < MAX_FLOWS_PER_LINK; i++) expect((await inProcessBrowser(h).open(linkUrl)).status).toBe(302);
+    const before = await stateItems();
+
+    const refused = await inProcessBrowser(h).open(linkUrl);
+
+    expect(await expectErrorPage(refused)).toContain('too many times');
     expect(await stateItems()).toEqual(before);
   });
 
@@ -452,7 +474,7 @@ describe('/oauth/callback: state, browser binding, parameters, issuer, provider 
     expect(await getAccount(h.db, 'acme', account)).toBeUndefined();
   });
 
-  it("a provider error answer ends on a 400 page that shows the provider's text escaped, and stores nothing", async () => {
+  it("a provider error answer ends on a 400 page that names the RFC 6749 error code and never the provider's description, and stores nothing", async () => {
     h.sim.setFaults({ authorizeError: 'access_denied' });
     try {
       const browser = inProcessBrowser(h);
@@ -462,7 +484,8 @@ describe('/oauth/callback: state, browser binding, parameters, issuer, provider 
 
       const html = await expectErrorPage(res);
       expect(html).toContain('access_denied');
-      expect(html).toContain('&#60;script&#62;');
+      expect(html).not.toContain('script');
+      expect(html).not.toContain('The user denied access');
       expect(await getAccount(h.db, 'acme', 'denied')).toBeUndefined();
     } finally {
       h.sim.setFaults({ authorizeError: undefined });

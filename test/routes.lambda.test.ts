@@ -25,6 +25,7 @@ interface Step {
 let sim: LongPortSimulator;
 let linkUrl = '';
 let flow: { location: string; cookies: string[] } = { location: '', cookies: [] };
+let linkSession = '';
 
 const steps: Step[] = [
   { id: 'health', status: 200, event: () => ({ method: 'GET', url: '/healthz' }) },
@@ -34,7 +35,8 @@ const steps: Step[] = [
     event: () => ({ method: 'GET', url: '/openapi.json' }),
     then: (a) => expect(a.json()).toEqual(JSON.parse(readFileSync(new URL('../lib/http/openapi.json', import.meta.url), 'utf8'))),
   },
-  { id: 'putTenant', status: 201, event: () => ({ method: 'PUT', url: '/v1/tenants/acme', body: { region: 'global', return_to_origins: [RETURN_ORIGIN] } }) },
+  // a tenant that confirms its linkings, so that the walk takes the confirmation route too
+  { id: 'putTenant', status: 201, event: () => ({ method: 'PUT', url: '/v1/tenants/acme', body: { region: 'global', return_to_origins: [RETURN_ORIGIN], confirm_links: true } }) },
   { id: 'getTenant', status: 200, event: () => ({ method: 'GET', url: '/v1/tenants/acme' }) },
   {
     id: 'createLink',
@@ -53,7 +55,17 @@ const steps: Step[] = [
     status: 303,
     // the provider's part happens between the two broker steps
     event: () => ({ method: 'GET', url: flow.location, cookies: flow.cookies }),
-    then: (a) => expect(a.location).toBe(`${RETURN_ORIGIN}/done?status=linked&account=alice`),
+    then: (a) => {
+      const back = new URL(a.location!);
+      expect(`${back.origin}${back.pathname}?status=${back.searchParams.get('status')}&account=${back.searchParams.get('account')}`).toBe(`${RETURN_ORIGIN}/done?status=confirm&account=alice`);
+      linkSession = back.searchParams.get('link_session')!;
+    },
+  },
+  {
+    id: 'confirmLink',
+    status: 200,
+    event: () => ({ method: 'POST', url: `${ACCOUNT}/link/confirm`, body: { link_session: linkSession } }),
+    then: (a) => expect(a.json()).toMatchObject({ account: 'alice', status: 'linked' }),
   },
   { id: 'getToken', status: 200, event: () => ({ method: 'GET', url: `${ACCOUNT}/token` }) },
   { id: 'refreshToken', status: 200, event: () => ({ method: 'POST', url: `${ACCOUNT}/refresh` }) },

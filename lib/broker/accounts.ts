@@ -24,7 +24,7 @@ export interface AccountView {
   linked_at: string;
 }
 
-function accountView(r: AccountRecord): AccountView {
+export function accountView(r: AccountRecord): AccountView {
   return {
     account: r.account,
     status: r.status,

@@ -6,6 +6,7 @@ import { allDueShards } from '../store/schema.js';
 import type { BrokerDeps } from './deps.js';
 import { LEASE_MS, leaseOwner, refreshHeld } from './refresh.js';
 import { reregisterIfSecretExpired } from './client-secret-expiry.js';
+import { expireUnconfirmedLinkSessions } from './linking-expiry.js';
 import { readTenant } from './tenant-read.js';
 import type { TenantRecord } from '../store/records.js';
 
@@ -119,6 +120,7 @@ export async function runRefresher(deps: BrokerDeps, options: RefresherRunOption
 
   await refill();
   await Promise.all(Array.from({ length: concurrency }, worker));
+  await expireUnconfirmedLinkSessions(deps, { deadline: options.deadline });
   report.durationMs = deps.clock() - started;
   const failedTotal = Object.values(report.failed).reduce((a, b) => a + b, 0);
   deps.log.info(

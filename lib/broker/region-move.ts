@@ -27,6 +27,7 @@ export async function moveTenantRegion(deps: BrokerDeps, caller: Caller, existin
       issuer,
       scope,
       returnToOrigins: origins ?? existing.returnToOrigins,
+      confirmLinks: input.confirm_links ?? existing.confirmLinks ?? false,
       imported: Boolean(input.client_id),
       createdAt: existing.createdAt,
       updatedAt: Math.max(deps.clock(), existing.updatedAt + 1),

@@ -16,6 +16,8 @@ export interface RegisterTenantInput {
   region: Region;
   scope?: string | undefined;
   return_to_origins?: string[] | undefined;
+  /** The tenant's app confirms each linking (`POST …/link/confirm`) before the account is linked. */
+  confirm_links?: boolean | undefined;
   /** Import a pre-registered client instead of registering one. */
   client_id?: string | undefined;
   client_secret?: string | undefined;
@@ -47,7 +49,7 @@ export function importedClient(input: Pick<RegisterTenantInput, 'client_id' | 'c
 /** A tenant's record around a client: its secrets sealed apart, so a refresh for a public client never needs a decrypt. */
 export async function tenantRecordFor(
   deps: BrokerDeps,
-  settings: Pick<TenantRecord, 'tenant' | 'region' | 'issuer' | 'scope' | 'returnToOrigins' | 'imported' | 'createdAt' | 'updatedAt'>,
+  settings: Pick<TenantRecord, 'tenant' | 'region' | 'issuer' | 'scope' | 'returnToOrigins' | 'confirmLinks' | 'imported' | 'createdAt' | 'updatedAt'>,
   client: RegisteredClient,
 ): Promise<TenantRecord> {
   return {

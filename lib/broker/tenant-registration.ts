@@ -39,7 +39,11 @@ export async function registerTenant(deps: BrokerDeps, caller: Caller, tenant: s
   const scope = input.scope ?? DEFAULT_SCOPE;
   const client = input.client_id ? importedClient(input) : await registerNewClient(deps, issuer, tenant, scope);
   const now = deps.clock();
-  const record = await tenantRecordFor(deps, { tenant, region: input.region, issuer, scope, returnToOrigins: origins ?? [], imported: Boolean(input.client_id), createdAt: now, updatedAt: now }, client);
+  const record = await tenantRecordFor(
+    deps,
+    { tenant, region: input.region, issuer, scope, returnToOrigins: origins ?? [], confirmLinks: input.confirm_links ?? false, imported: Boolean(input.client_id), createdAt: now, updatedAt: now },
+    client,
+  );
   const outcome = await createTenant(deps.db, record);
   if (!outcome.created) {
     // another request registered this tenant first: keep theirs, drop the client we just made

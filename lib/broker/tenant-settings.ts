@@ -11,8 +11,8 @@ import { tenantChangedMeanwhile } from './tenant-read.js';
 import { tenantView, type TenantView } from './tenant-view.js';
 
 /**
- * Settings of an existing tenant in its own region (`PUT /v1/tenants/{tenant}` again): `scope`
- * and `return_to_origins` change in place (tokens already granted keep their scope; new links ask
+ * Settings of an existing tenant in its own region (`PUT /v1/tenants/{tenant}` again): `scope`,
+ * `return_to_origins` and `confirm_links` change in place (tokens already granted keep their scope; new links ask
  * for the new one), and an imported client's secret is rotated by sending it with the same
  * `client_id`. Nothing changed answers the tenant as it is, unwritten and unaudited.
  */
@@ -22,7 +22,12 @@ export async function updateTenantSettings(deps: BrokerDeps, caller: Caller, exi
   }
   // a move interrupted half-way is completed by asking for it again
   if (input.change_region) await requireReauthOffIssuer(deps, existing, caller.id, undefined);
-  const next: TenantRecord = { ...existing, scope: input.scope ?? existing.scope, returnToOrigins: origins ?? existing.returnToOrigins };
+  const next: TenantRecord = {
+    ...existing,
+    scope: input.scope ?? existing.scope,
+    returnToOrigins: origins ?? existing.returnToOrigins,
+    confirmLinks: input.confirm_links ?? existing.confirmLinks ?? false,
+  };
   // an imported client's secret is rotated by sending it again with the same client_id
   const rotateSecret = Boolean(input.client_id && input.client_secret);
   if (rotateSecret) {
@@ -32,7 +37,8 @@ export async function updateTenantSettings(deps: BrokerDeps, caller: Caller, exi
     next.tokenEndpointAuthMethod = rotated.token_endpoint_auth_method;
     next.sealedClient = await sealClientSecret(deps, existing.tenant, rotated.client_secret);
   }
-  if (!rotateSecret && next.scope === existing.scope && next.returnToOrigins.join(' ') === existing.returnToOrigins.join(' ')) return tenantView(existing);
+  const sameSettings = next.scope === existing.scope && next.returnToOrigins.join(' ') === existing.returnToOrigins.join(' ') && next.confirmLinks === (existing.confirmLinks ?? false);
+  if (!rotateSecret && sameSettings) return tenantView(existing);
   next.updatedAt = Math.max(deps.clock(), existing.updatedAt + 1);
   if (!(await replaceTenant(deps.db, next, existing.updatedAt))) throw tenantChangedMeanwhile(existing.tenant);
   await audit(deps, existing.tenant, 'tenant.update', { caller: caller.id, outcome: rotateSecret ? 'client_secret_rotated' : 'updated' });

@@ -14,6 +14,8 @@ export interface TenantView {
   redirect_uri: string;
   scope: string;
   return_to_origins: string[];
+  /** Each linking waits for the tenant's confirmation (`POST …/link/confirm`). */
+  confirm_links: boolean;
   created_at: string;
   updated_at: string;
 }
@@ -28,6 +30,7 @@ export function tenantView(t: TenantRecord): TenantView {
     redirect_uri: t.redirectUri,
     scope: t.scope,
     return_to_origins: t.returnToOrigins,
+    confirm_links: t.confirmLinks ?? false,
     created_at: new Date(t.createdAt).toISOString(),
     updated_at: new Date(t.updatedAt).toISOString(),
   };

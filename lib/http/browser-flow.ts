@@ -1,8 +1,10 @@
 import type { Context } from 'hono';
 import { deleteCookie } from 'hono/cookie';
-import { bindingCookieName, LinkFlowError } from '../broker/linking.js';
 import type { BrokerDeps } from '../broker/deps.js';
+import { LinkFlowError } from '../broker/linking.js';
+import { bindingCookieName } from '../broker/linking-secrets.js';
 import { toBrokerError } from '../errors.js';
+import { metricFields } from '../metrics.js';
 import type { AppEnv } from './app-env.js';
 import { browserErrorPage } from './errors.js';
 import { BROWSER_HEADERS } from './pages.js';
@@ -41,12 +43,18 @@ export function clearBinding(c: Context<AppEnv>, deps: BrokerDeps, state: string
 function flowFailure(c: Context<AppEnv>, deps: BrokerDeps, err: unknown): Response {
   const flowError = err instanceof LinkFlowError ? err : new LinkFlowError(toBrokerError(err, 'link'));
   const e = flowError.error;
-  if (e.status >= 500) deps.log.error('link.failed', { status: e.status, error: e.code, tenant: flowError.flow?.tenant, account: flowError.flow?.account, err: e });
-  else deps.log.info('link.rejected', { status: e.status, error: e.code, tenant: flowError.flow?.tenant, account: flowError.flow?.account });
+  const fields = { status: e.status, error: e.code, tenant: flowError.flow?.tenant, account: flowError.flow?.account };
+  if (e.status >= 500) deps.log.error('link.failed', { ...fields, err: e });
+  else deps.log.info('link.rejected', fields);
+  // a callback that failed for a reason the end user cannot fix (and trying again will not) means linking is broken
+  if (c.get('route')?.id === 'callback' && e.status >= 500 && e.status !== 503) {
+    deps.log.info('metrics', metricFields({ CallbackFailed: { value: 1, unit: 'Count' } }, {}, deps.clock()));
+  }
   if (flowError.flow?.returnTo) {
+    // the tenant's page learns the broker's code, never a description
     return c.redirect(withParams(flowError.flow.returnTo, { status: 'error', error: e.code, account: flowError.flow.account }), 303);
   }
-  return browserErrorPage(c, e);
+  return browserErrorPage(c, e, flowError.options.retryLink ? { href: flowError.options.retryLink, label: 'Try again from your link' } : undefined);
 }
 
 export function withParams(base: string, params: Record<string, string>): string {

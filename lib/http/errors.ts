@@ -3,7 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { BrokerError, toBrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AppEnv } from './app-env.js';
-import { BROWSER_HEADERS, page } from './pages.js';
+import { BROWSER_HEADERS, failureMessage, page, type PageAction } from './pages.js';
 
 /**
  * The one place a failure becomes an answer: `{ error, error_description }` on the API, the error
@@ -23,10 +23,10 @@ export function errorResponse(c: Context<AppEnv>, err: unknown, log: Logger): Re
 }
 
 /** The broker's page for a failed step of the link flow: 400 for anything the browser sent, else the error's status. */
-export function browserErrorPage(c: Context<AppEnv>, e: BrokerError): Response {
+export function browserErrorPage(c: Context<AppEnv>, e: BrokerError, action?: PageAction): Response {
   if (e.retryAfterS !== undefined) c.header('Retry-After', String(e.retryAfterS));
   for (const [k, v] of Object.entries(BROWSER_HEADERS)) c.header(k, v);
-  return c.html(page('Linking failed', e.description, 'error'), e.status >= 500 ? e.status : 400);
+  return c.html(page('Linking failed', failureMessage(e), 'error', action), e.status >= 500 ? e.status : 400);
 }
 
 /** hono's own rejections of a request: malformed JSON, body limit. */

@@ -18,16 +18,18 @@ export function mountGroup<D>(app: App, group: AnyRouteGroup<D>, deps: D): void 
     if (!handler) throw new Error(`the ${group.fn} route group has no handler for ${routeKey(route)}`);
     app.on(route.method, honoPath(route.path), async (c) => {
       c.set('route', route);
-      const input = await readInput(c, route);
-      assertSameAsGateway(c, route, input.params as Record<string, string>);
+      const params = route.request?.params ? check(route.request.params, c.req.param(), 'path') : {};
+      assertSameAsGateway(c, route, params as Record<string, string>);
       const caller = c.get('caller');
       if (route.caller !== 'public') {
-        const tenant = (input.params as { tenant?: string }).tenant;
-        if (tenant !== undefined) c.set('access', { ...c.get('access'), tenant, ...accountOf(input.params) });
+        const tenant = (params as { tenant?: string }).tenant;
+        if (tenant !== undefined) c.set('access', { ...c.get('access'), tenant, ...accountOf(params) });
         // the role comes from the route table, and the tenant from the canonical path: nothing else
         if (tenant === undefined) requireRole(caller, route.caller);
         else requireAccess(caller, tenant, route.caller);
       }
+      // a caller refused the tenant learns nothing of how its query or body would have been read
+      const input = { params, ...(await readQueryAndBody(c, route)) };
       return handler({ c, input: input as never, deps, caller });
     });
   }
@@ -54,10 +56,9 @@ const accountOf = (params: unknown) => {
   return account === undefined ? {} : { account };
 };
 
-async function readInput(c: Context<AppEnv>, route: Route): Promise<{ params: unknown; query: unknown; body: unknown }> {
-  const { params, query, body } = route.request ?? {};
+async function readQueryAndBody(c: Context<AppEnv>, route: Route): Promise<{ query: unknown; body: unknown }> {
+  const { query, body } = route.request ?? {};
   return {
-    params: params ? check(params, c.req.param(), 'path') : {},
     // browser routes read their raw query themselves and answer in the end user's words
     query: query && !route.browser ? check(query, singleValued(c), 'query') : {},
     body: body ? check(body.schema, await readJson(c, body.required), 'body') : undefined,

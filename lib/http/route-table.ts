@@ -8,6 +8,7 @@ import {
   AuditQuery,
   AuthorizeQuery,
   CallbackQuery,
+  ConfirmLinkBody,
   CreateLinkBody,
   HealthBody,
   LinkBody,
@@ -110,10 +111,22 @@ export const ROUTES = {
     path: '/v1/tenants/{tenant}/accounts/{account}/link',
     fn: 'authorize',
     caller: 'admin',
-    summary: 'Create a single-use link URL (10 minutes) for the end user',
+    summary: 'Create a link URL (10 minutes) for the end user; it completes one linking at most',
     request: { params: AccountParams, body: { schema: CreateLinkBody, required: false } },
     responses: { 201: { description: 'Link created', schema: LinkBody } },
     errors: v1Errors(404, 413),
+  },
+  confirmLink: {
+    method: 'POST',
+    path: '/v1/tenants/{tenant}/accounts/{account}/link/confirm',
+    fn: 'authorize',
+    caller: 'admin',
+    summary: "Confirm a linking (confirm_links): the tenant's app, having checked that its signed-in user is {account}, links the account",
+    description:
+      'For a tenant registered with `"confirm_links": true`, the callback ends at `return_to?status=confirm&account=…&link_session=…`; this links the account. 404: unknown or expired session (after 10 minutes its tokens are revoked upstream and dropped); 409: already confirmed, or made for another account.',
+    request: { params: AccountParams, body: { schema: ConfirmLinkBody, required: true } },
+    responses: { 200: { description: 'Linked: the account as in the account list', schema: AccountBody } },
+    errors: v1Errors(404, 409, 413),
   },
   getToken: {
     method: 'GET',
@@ -194,7 +207,10 @@ export const ROUTES = {
     browser: true,
     summary: "End user's browser: the provider's redirect back; stores the tokens",
     request: { query: CallbackQuery },
-    responses: { 303: { description: 'To return_to?status=linked|error' }, 200: { description: 'Account linked', html: true } },
+    responses: {
+      303: { description: 'To return_to?status=linked&account=…, return_to?status=confirm&account=…&link_session=… (confirm_links), or return_to?status=error&error=…' },
+      200: { description: 'Account linked', html: true },
+    },
     errors: [400, 502, 503],
   },
   health: {

@@ -38,6 +38,7 @@ export const TenantBody = named(
     redirect_uri: z.string(),
     scope: z.string(),
     return_to_origins: z.array(z.string()),
+    confirm_links: z.boolean(),
     created_at: z.string(),
     updated_at: z.string(),
   }),
@@ -54,6 +55,11 @@ export const PutTenantBody = named(
         return_to_origins: z.optional(
           doc(z.array(z.string().check(z.maxLength(2048, { error: 'must be at most 2048 characters' }))).check(z.maxLength(20, { error: 'takes at most 20 origins' })), {
             example: ['https://app.example.com'],
+          }),
+        ),
+        confirm_links: z.optional(
+          doc(z.boolean({ error: 'must be true or false' }), {
+            description: "Each linking waits for the tenant's confirmation: the callback ends at return_to?status=confirm&account=…&link_session=…, and POST …/link/confirm links the account (within 10 minutes). Links then need a return_to",
           }),
         ),
         client_id: z.optional(z.string().check(z.minLength(1, { error: 'must not be empty' }), z.maxLength(256, { error: 'must be at most 256 characters' }))),
@@ -81,6 +87,19 @@ export const CreateLinkBody = named(
   'CreateLink',
 );
 export const LinkBody = named(z.object({ link_url: z.string(), expires_at: z.string() }), 'Link');
+
+/** `POST …/link/confirm`: the `link_session` the callback sent to the tenant's return_to (43 base64url characters). */
+export const ConfirmLinkBody = named(
+  z.strictObject(
+    {
+      link_session: doc(z.string().check(z.regex(/^[A-Za-z0-9_-]{43}$/, { error: 'must be the link_session the callback sent to return_to' })), {
+        description: 'The link_session parameter of return_to?status=confirm&account=…&link_session=…',
+      }),
+    },
+    { error: 'holds a field this route does not take (unrecognized field)' },
+  ),
+  'ConfirmLink',
+);
 
 /** A whole number carried in a query string, checked as text first so that `1e3` or `+5` never pass. */
 const queryInt = (max: number, digits: number, min = 0) =>

@@ -1,4 +1,4 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DUE_INDEX, dueShardOf, keys } from './schema.js';
 import { conditional, stripKeys } from './conditional.js';
 import type { AccountRecord, AccountStatus } from './records.js';
@@ -32,30 +32,19 @@ async function updateAccountIf(
 }
 
 /**
- * Stores a freshly linked token set. Re-linking replaces the previous set atomically: the write is
- * conditioned on the generation that was read, and the new generation is higher, so a refresh of
- * the old generation in flight can no longer commit over it.
+ * The write that stores a freshly linked token set, as one item of the transaction that completes a
+ * link or confirms a link session (`lib/store/links.ts`). Re-linking replaces the previous set
+ * atomically: the write is conditioned on the generation that was read, and the new generation is
+ * higher, so a refresh of the old generation in flight can no longer commit over it.
  */
-export async function putLinkedAccount(
-  db: Db,
-  record: AccountRecord,
-  previousGeneration: number | undefined,
-): Promise<{ ok: true; previous: AccountRecord | undefined } | { ok: false }> {
-  const res = await conditional(() =>
-    db.doc.send(
-      new PutCommand({
-        TableName: db.table,
-        Item: { ...accountKey(record), ...record, ...dueAttributes(record) },
-        ...(previousGeneration === undefined
-          ? { ConditionExpression: 'attribute_not_exists(pk)' }
-          : { ConditionExpression: 'generation = :gen', ExpressionAttributeValues: { ':gen': previousGeneration } }),
-        ReturnValues: 'ALL_OLD',
-      }),
-    ),
-  );
-  if (!res.ok) return { ok: false };
-  const old = res.value.Attributes;
-  return { ok: true, previous: old ? stripKeys<AccountRecord>(old) : undefined };
+export function linkedAccountPut(db: Db, record: AccountRecord, previousGeneration: number | undefined) {
+  return {
+    TableName: db.table,
+    Item: { ...accountKey(record), ...record, ...dueAttributes(record) },
+    ...(previousGeneration === undefined
+      ? { ConditionExpression: 'attribute_not_exists(pk)' }
+      : { ConditionExpression: 'generation = :gen', ExpressionAttributeValues: { ':gen': previousGeneration } }),
+  };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Region } from '../config.js';
+import type { SecretHash } from './schema.js';
 
 /** What the table holds, as the rest of the broker sees it (no key attributes). */
 
@@ -29,6 +30,8 @@ export interface TenantRecord {
   imported: boolean;
   createdAt: number;
   updatedAt: number;
+  /** The tenant's app confirms each linking (`confirm_links`); absent on tenants registered before it existed: false. */
+  confirmLinks?: boolean;
 }
 
 export interface ClientSecrets {
@@ -36,8 +39,8 @@ export interface ClientSecrets {
   registration_access_token?: string;
 }
 
+/** A link URL's item, keyed by the hash of its id (the id itself is a capability, never stored). */
 export interface LinkRecord {
-  linkId: string;
   tenant: string;
   account: string;
   returnTo?: string;
@@ -45,15 +48,19 @@ export interface LinkRecord {
   /** `createdAt` of the tenant the link was made for: a tenant deleted and made again is another tenant. */
   tenantCreatedAt: number;
   expiresAt: number;
+  /** Flows started from this link so far (bounded: see `startFlowFromLink`). */
+  flowsStarted?: number;
+  /** When a flow from this link completed a linking: a link completes one linking at most. */
+  completedAt?: number;
 }
 
+/** A started flow, keyed by the hash of its `state`. It holds no secret: the PKCE verifier is derived from the browser's cookie. */
 export interface FlowStateRecord {
-  state: string;
+  /** Hash of the link the flow started from: completing the flow completes that link. */
+  linkHash: SecretHash;
   tenant: string;
   account: string;
   returnTo?: string;
-  /** PKCE verifier: stays in the table and in the token request, nowhere else. */
-  codeVerifier: string;
   /** SHA-256 of the browser-binding cookie value. */
   browserHash: string;
   redirectUri: string;
@@ -61,6 +68,32 @@ export interface FlowStateRecord {
   createdBy: string;
   tenantCreatedAt: number;
   expiresAt: number;
+}
+
+/**
+ * A linking that waits for the tenant's confirmation (`confirm_links`), keyed by the hash of its
+ * `link_session` id. Its token set is sealed as the account's tokens-to-be and is never served.
+ */
+export interface LinkSessionRecord {
+  tenant: string;
+  account: string;
+  issuer: string;
+  scope: string;
+  /** Envelope of {@link AccountTokens}, purpose `account-tokens` of this tenant and account; removed once confirmed or dropped. */
+  sealedTokens?: string;
+  /** ms epoch: when the access token expires. */
+  tokenExpiresAt: number;
+  /** The caller that created the link. */
+  createdBy: string;
+  tenantCreatedAt: number;
+  /** ms epoch: the tenant must confirm before this. */
+  expiresAt: number;
+  confirmedAt?: number;
+  confirmedBy?: string;
+  /** Attempts to revoke the tokens of an expired session; once set, the session can no longer be confirmed. */
+  revocationAttempts?: number;
+  /** When the tokens of an expired session were dropped. */
+  droppedAt?: number;
 }
 
 export interface AccountTokens {

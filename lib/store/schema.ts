@@ -5,8 +5,9 @@
  *   ------------  -------------------  ------------------------  -------------------------------
  *   tenant        TENANT#<tenant>      TENANT                    until the tenant is deleted
  *   account       TENANT#<tenant>      ACCOUNT#<account>         until unlinked
- *   link          LINK#<link id>       LINK                      10 min (`ttl`), consumed once
- *   flow state    STATE#<state>        STATE                     10 min (`ttl`), consumed once
+ *   link          LINK#<hash of id>    LINK                      10 min (`ttl`), completes one linking
+ *   flow state    STATE#<hash>         STATE                     its link's life (`ttl`), consumed once
+ *   link session  LINKSESSION#<hash>   LINKSESSION               10 min to confirm, then 1 day (`ttl`)
  *   audit event   AUDIT#<tenant>       <ISO time>#<random>       BROKER_AUDIT_DAYS (`ttl`)
  *
  * - `ttl` (epoch seconds) is the table's TTL attribute. TTL deletion is lazy (up to days late), so
@@ -15,6 +16,13 @@
  *   `dueAt` (epoch seconds at which the refresher should renew). Only accounts whose tokens the
  *   refresher must renew carry the two attributes (a sparse index), so a refresher run reads the
  *   accounts that are due and nothing else.
+ * - The same index holds unconfirmed link sessions (`confirm_links`) under partition
+ *   `dueShard` = {@link LINK_SESSIONS_DUE}, sort `dueAt` = when the session expires: the refresher
+ *   revokes their tokens upstream and drops them. Account queries never read that partition.
+ * - Flow secrets are never table keys or attributes: a link id, a state and a link session id are
+ *   capabilities, so the table keys their items by the SHA-256 of the value ({@link secretHash}), and
+ *   the PKCE verifier is derived from the browser's flow cookie (`lib/broker/linking-secrets.ts`),
+ *   whose value is stored as a hash too. A stolen copy of the table starts, completes or confirms no flow.
  * - Token material never sits in plaintext: `sealedTokens` (account) and `sealedClient` (tenant)
  *   are envelopes from `lib/crypto/token-cipher.ts`, bound to `{tenant, account, purpose}`.
  */
@@ -22,13 +30,25 @@ import { createHash } from 'node:crypto';
 
 export const DUE_INDEX = 'by-refresh-due';
 export const DUE_SHARDS = 8;
+/** The due-index partition of link sessions awaiting confirmation (never one of {@link allDueShards}). */
+export const LINK_SESSIONS_DUE = 'link-sessions';
+
+/** The SHA-256 of a flow secret (base64url): what the table holds instead of the secret. */
+export type SecretHash = string & { readonly __secretHash: unique symbol };
+
+/**
+ * Flow secrets are 256-bit random values, so a plain SHA-256 is enough to make a stolen key useless:
+ * nothing can be guessed back from it.
+ */
+export const secretHash = (secret: string): SecretHash => createHash('sha256').update(secret, 'utf8').digest('base64url') as SecretHash;
 
 export const keys = {
   tenant: (tenant: string) => ({ pk: `TENANT#${tenant}`, sk: 'TENANT' }),
   account: (tenant: string, account: string) => ({ pk: `TENANT#${tenant}`, sk: `ACCOUNT#${account}` }),
   accountPrefix: 'ACCOUNT#',
-  link: (linkId: string) => ({ pk: `LINK#${linkId}`, sk: 'LINK' }),
-  state: (state: string) => ({ pk: `STATE#${state}`, sk: 'STATE' }),
+  link: (linkHash: SecretHash) => ({ pk: `LINK#${linkHash}`, sk: 'LINK' }),
+  state: (stateHash: SecretHash) => ({ pk: `STATE#${stateHash}`, sk: 'STATE' }),
+  linkSession: (sessionHash: SecretHash) => ({ pk: `LINKSESSION#${sessionHash}`, sk: 'LINKSESSION' }),
   auditPartition: (tenant: string) => `AUDIT#${tenant}`,
 };
 

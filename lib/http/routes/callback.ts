@@ -1,6 +1,8 @@
 import { getCookie } from 'hono/cookie';
 import type { BrokerDeps } from '../../broker/deps.js';
-import { bindingCookieName, completeLink, LinkFlowError } from '../../broker/linking.js';
+import { LinkFlowError } from '../../broker/linking.js';
+import { completeLink } from '../../broker/linking-complete.js';
+import { bindingCookieName } from '../../broker/linking-secrets.js';
 import { BrokerError } from '../../errors.js';
 import { bindingCookie, browserAnswer, clearBinding, withParams } from '../browser-flow.js';
 import { page } from '../pages.js';
@@ -16,11 +18,15 @@ export const callbackRoutes = defineRoutes<'callback', BrokerDeps>('callback', {
       for (const key of new Set(query.keys())) {
         if (query.getAll(key).length > 1) throw new LinkFlowError(new BrokerError('invalid_request', 400, 'The sign-in answer repeats a parameter. Start again from your link.'));
       }
-      // from here the state is looked at: its cookie goes with the answer (cleared before the answer is built)
+      const done = await completeLink(deps, query, (s) => getCookie(c, bindingCookie(deps, bindingCookieName(s)).name)).catch((err: unknown) => {
+        // the flow cookie goes with the answer, unless nothing was consumed and the flow lives on
+        if (!(err instanceof LinkFlowError && err.options.flowAlive)) clearBinding(c, deps, state);
+        throw err;
+      });
       clearBinding(c, deps, state);
-      const linked = await completeLink(deps, query, (s) => getCookie(c, bindingCookie(deps, bindingCookieName(s)).name));
-      if (linked.returnTo) return c.redirect(withParams(linked.returnTo, { status: 'linked', account: linked.account }), 303);
-      return c.html(page('Account linked', `Your LongPort account is now linked (${linked.account}). You can close this window.`, 'ok'), 200);
+      if (done.outcome === 'confirm') return c.redirect(withParams(done.returnTo, { status: 'confirm', account: done.account, link_session: done.linkSession }), 303);
+      if (done.returnTo) return c.redirect(withParams(done.returnTo, { status: 'linked', account: done.account }), 303);
+      return c.html(page('Account linked', `Your LongPort account is now linked (${done.account}). You can close this window.`, 'ok'), 200);
     });
   },
 });

@@ -1,0 +1,83 @@
+import { BrokerError, toBrokerError } from '../errors.js';
+import { authorizationUrl } from '../oauth/client.js';
+import { getLink, putFlowState, startFlowFromLink, type LinkRefusal } from '../store/links.js';
+import { secretHash } from '../store/schema.js';
+import { reregisterIfSecretExpired } from './client-secret-expiry.js';
+import type { BrokerDeps } from './deps.js';
+import { LinkFlowError, MAX_FLOWS_PER_LINK, type FlowRef } from './linking.js';
+import { bindingCookieName, bindingHash, linkPath, newBrowserBinding, newState, pkceVerifier } from './linking-secrets.js';
+import { readTenant } from './tenant-read.js';
+
+export interface BrowserBinding {
+  name: string;
+  value: string;
+  maxAgeS: number;
+}
+
+const LINK_REFUSED: Record<LinkRefusal, string> = {
+  unknown: 'This link is not valid or was already used. Ask for a new link.',
+  used: 'This link was already used to link an account. Ask for a new link.',
+  expired: 'This link has expired. Ask for a new link.',
+  exhausted: 'This link was opened too many times. Ask for a new link.',
+};
+
+/** The tenant a link or flow was made for; gone, the link is no longer valid (the page says nothing of tenants). */
+export async function readTenantOfLink(deps: BrokerDeps, tenant: string) {
+  try {
+    return await readTenant(deps, tenant);
+  } catch (err) {
+    if (err instanceof BrokerError && err.code === 'not_found') throw invalidLink('unknown');
+    throw err;
+  }
+}
+
+export const invalidLink = (reason: LinkRefusal, flow?: FlowRef) => new LinkFlowError(new BrokerError('invalid_link', 400, LINK_REFUSED[reason]), flow);
+
+/**
+ * `GET /oauth/authorize?link=…`: starts a flow from a link and answers where to send the browser
+ * and the cookie that binds the flow to it. The link is not used up here: it may start several
+ * flows while it lives, and completes one linking at most (`linking-complete.ts`).
+ */
+export async function startAuthorization(deps: BrokerDeps, linkId: string): Promise<{ location: string; binding: BrowserBinding }> {
+  const linkHash = secretHash(linkId);
+  let flowRef: FlowRef | undefined;
+  try {
+    const link = await getLink(deps.db, linkHash);
+    if (!link) throw invalidLink('unknown');
+    if (link.completedAt !== undefined) throw invalidLink('used');
+    if (link.expiresAt <= deps.clock()) throw invalidLink('expired');
+    flowRef = { tenant: link.tenant, account: link.account, returnTo: link.returnTo };
+    const tenant = await reregisterIfSecretExpired(deps, await readTenantOfLink(deps, link.tenant));
+    // a link outlives neither its tenant nor a tenant deleted and registered again under the same id
+    if (tenant.createdAt !== link.tenantCreatedAt) throw invalidLink('unknown');
+    const as = await deps.discovery.get(tenant.issuer);
+
+    const now = deps.clock();
+    /* Precondition: a link starts at most MAX_FLOWS_PER_LINK flows, and none once it completed a linking. */
+    const started = await startFlowFromLink(deps.db, linkHash, now, MAX_FLOWS_PER_LINK);
+    if (!started.ok) throw invalidLink(started.reason, flowRef);
+
+    const state = newState();
+    const binding = newBrowserBinding(linkId);
+    await putFlowState(deps.db, secretHash(state), {
+      linkHash,
+      tenant: link.tenant,
+      account: link.account,
+      ...(link.returnTo ? { returnTo: link.returnTo } : {}),
+      browserHash: bindingHash(binding),
+      redirectUri: tenant.redirectUri,
+      issuer: tenant.issuer,
+      createdBy: link.createdBy,
+      tenantCreatedAt: link.tenantCreatedAt,
+      // the flow ends with its link
+      expiresAt: link.expiresAt,
+    });
+    const location = await authorizationUrl(as, { clientId: tenant.clientId, redirectUri: tenant.redirectUri, scope: tenant.scope, state, codeVerifier: pkceVerifier(binding, state) });
+    return { location, binding: { name: bindingCookieName(state), value: binding, maxAgeS: Math.max(1, Math.ceil((link.expiresAt - now) / 1000)) } };
+  } catch (err) {
+    if (err instanceof LinkFlowError) throw err;
+    const error = toBrokerError(err, 'link');
+    // nothing of the link was used up: a failure that may pass offers the same link again
+    throw new LinkFlowError(error, flowRef, { retryLink: error.status === 503 ? linkPath(linkId) : undefined });
+  }
+}
