@@ -6,6 +6,7 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LINK_TTL_MS, MAX_FLOWS_PER_LINK } from '../lib/broker/linking.js';
+import { ROUTE_LIST } from '../lib/http/route-table.js';
 import { getAccount } from '../lib/store/accounts.js';
 import type { ScriptedBrowser } from './support/browser.js';
 import { api, inProcessBrowser } from './support/flow.js';
@@ -379,6 +380,26 @@ describe('/oauth/callback: state, browser binding, parameters, issuer, provider 
     expect(await getAccount(h.db, 'acme', 'no-state')).toBeUndefined();
   });
 
+  it.each([
+    ['no code', (q: URLSearchParams) => q.delete('code')],
+    ['an empty code', (q: URLSearchParams) => q.set('code', '')],
+  ])('a callback without a code, or with an empty one, is bad input: 400, and the flow stays alive (%s)', async (_what, edit) => {
+    const browser = inProcessBrowser(h);
+    const account = `no-code-${h.sim.stats.authorizations}`;
+    const callbackUrl = await reachCallback(browser, await newLink(account));
+    const tokenRequests = h.sim.stats.tokenRequests.length;
+
+    const res = await browser.open(withQuery(callbackUrl, edit));
+
+    expect(await expectErrorPage(res)).toContain('no authorization code');
+    // nothing upstream, the flow cookie kept, the state not consumed: the real answer still completes
+    expect(h.sim.stats.tokenRequests.length).toBe(tokenRequests);
+    expect(res.headers.getSetCookie()).toEqual([]);
+    expect(countOf(await stateItems(), 'STATE#')).toBeGreaterThan(0);
+    expect((await browser.open(callbackUrl)).status).toBe(200);
+    expect(await getAccount(h.db, 'acme', account)).toMatchObject({ status: 'linked' });
+  });
+
   it('a forged state is a 400 page, exchanges no code, and leaves the real flow able to finish', async () => {
     const browser = inProcessBrowser(h);
     const callbackUrl = await reachCallback(browser, await newLink('forged-state'));
@@ -508,5 +529,111 @@ describe('/oauth/callback: state, browser binding, parameters, issuer, provider 
     } finally {
       h.sim.setFaults({ authorizeError: undefined });
     }
+  });
+});
+
+// ─── nothing the request supplied is echoed ──────────────────────────────────────────────────────
+
+/** A sentence an attacker would like the broker's origin to say, as a parameter name and as a value. */
+const CRAFTED = 'Your LongPort account was suspended. Call 0800 SUSPENDED now';
+
+/** Neither the body nor any header of an answer says the crafted sentence (or any part of it that matters). */
+async function expectNoEcho(res: Response): Promise<void> {
+  const text = [await res.text(), ...[...res.headers].map(([k, v]) => `${k}: ${v}`)].join('\n');
+  expect(text).not.toMatch(/suspended/i);
+  expect(text).not.toMatch(/0800/);
+}
+
+/** A started flow: the callback URL the provider would send the browser to, and that browser. */
+async function startedFlow(account: string): Promise<{ browser: ScriptedBrowser; callbackUrl: string }> {
+  const browser = inProcessBrowser(h);
+  return { browser, callbackUrl: await reachCallback(browser, await newLink(account)) };
+}
+
+const set = (params: Record<string, string>) => (q: URLSearchParams) => {
+  for (const [k, v] of Object.entries(params)) q.set(k, v);
+};
+
+/** Per browser route of the table: crafted names and values, sent as a browser would (with or without a live flow). */
+const CRAFTED_REQUESTS: Record<string, [string, () => Promise<Response>][]> = {
+  authorize: [
+    ['a crafted link value', () => inProcessBrowser(h).open(`${PUBLIC_URL}/oauth/authorize?link=${encodeURIComponent(CRAFTED)}`)],
+    ['a crafted link value, repeated', () => inProcessBrowser(h).open(`${PUBLIC_URL}/oauth/authorize?link=${encodeURIComponent(CRAFTED)}&link=${encodeURIComponent(CRAFTED)}`)],
+    ['a crafted parameter name, repeated, beside an unknown link', () => inProcessBrowser(h).open(`${PUBLIC_URL}/oauth/authorize?link=${'B'.repeat(43)}&${encodeURIComponent(CRAFTED)}=1&${encodeURIComponent(CRAFTED)}=2`)],
+  ],
+  callback: [
+    ['a crafted parameter name, repeated', () => inProcessBrowser(h).open(`${PUBLIC_URL}/oauth/callback?${encodeURIComponent(CRAFTED)}=1&${encodeURIComponent(CRAFTED)}=2`)],
+    ['a crafted state and code', () => inProcessBrowser(h).open(`${PUBLIC_URL}/oauth/callback?state=${encodeURIComponent(CRAFTED)}&code=${encodeURIComponent(CRAFTED)}`)],
+    ['a crafted error with no state', () => inProcessBrowser(h).open(`${PUBLIC_URL}/oauth/callback?error=${encodeURIComponent(CRAFTED)}&error_description=${encodeURIComponent(CRAFTED)}`)],
+    [
+      'a live flow answered with a crafted error, description and error_uri',
+      async () => {
+        const { browser, callbackUrl } = await startedFlow('crafted-error');
+        return browser.open(withQuery(callbackUrl, (q) => { q.delete('code'); set({ error: CRAFTED, error_description: CRAFTED, error_uri: `https://evil.example/${CRAFTED}` })(q); }));
+      },
+    ],
+    [
+      'a live flow answered with access_denied and a crafted description',
+      async () => {
+        const { browser, callbackUrl } = await startedFlow('crafted-denied');
+        return browser.open(withQuery(callbackUrl, (q) => { q.delete('code'); set({ error: 'access_denied', error_description: CRAFTED })(q); }));
+      },
+    ],
+    [
+      'a live flow answered with a crafted iss',
+      async () => {
+        const { browser, callbackUrl } = await startedFlow('crafted-iss');
+        return browser.open(withQuery(callbackUrl, set({ iss: CRAFTED })));
+      },
+    ],
+    [
+      'a live flow answered with a crafted code',
+      async () => {
+        const { browser, callbackUrl } = await startedFlow('crafted-code');
+        return browser.open(withQuery(callbackUrl, set({ code: CRAFTED })));
+      },
+    ],
+    [
+      'a live flow answered with a crafted parameter name beside the real answer',
+      async () => {
+        const { browser, callbackUrl } = await startedFlow('crafted-extra');
+        return browser.open(withQuery(callbackUrl, (q) => { q.append(CRAFTED, CRAFTED); q.append(CRAFTED, CRAFTED); }));
+      },
+    ],
+  ],
+};
+
+describe('error pages and JSON errors never echo request-supplied names or values', () => {
+  it('the crafted requests below cover every browser route of the route table', () => {
+    expect(Object.keys(CRAFTED_REQUESTS).sort()).toEqual(ROUTE_LIST.filter((r) => r.browser).map((r) => r.id).sort());
+  });
+
+  it.each(Object.entries(CRAFTED_REQUESTS).flatMap(([route, requests]) => requests.map(([what, send]) => [route, what, send] as const)))(
+    'error pages never echo request-supplied names or values: %s with %s',
+    async (_route, _what, send) => {
+      const res = await send();
+
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      await expectNoEcho(res);
+    },
+  );
+
+  it.each([
+    ['POST …/link with a crafted field', '/v1/tenants/acme/accounts/alice/link', { [CRAFTED]: CRAFTED }],
+    ['POST …/link with a crafted return_to', '/v1/tenants/acme/accounts/alice/link', { return_to: `https://evil.example/${CRAFTED}` }],
+    ['POST …/link/confirm with a crafted field', '/v1/tenants/acme/accounts/alice/link/confirm', { link_session: 'A'.repeat(43), [CRAFTED]: CRAFTED }],
+    ['POST …/link/confirm with a crafted link_session', '/v1/tenants/acme/accounts/alice/link/confirm', { link_session: CRAFTED }],
+  ])('JSON errors never echo request-supplied names or values: %s', async (_what, path, body) => {
+    const res = await api(h, 'POST', path, body);
+
+    expect(res.status).toBe(400);
+    await expectNoEcho(res);
+  });
+
+  it('JSON errors never echo request-supplied names or values: an unknown path under /oauth', async () => {
+    const res = await inProcessBrowser(h).open(`${PUBLIC_URL}/oauth/${encodeURIComponent(CRAFTED)}`);
+
+    expect(res.status).toBe(404);
+    await expectNoEcho(res);
   });
 });

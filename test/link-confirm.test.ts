@@ -66,6 +66,22 @@ describe('confirm_links: the callback waits for the tenant', () => {
     expect(((await res.json()) as { error: string }).error).toBe('invalid_request');
   });
 
+  it('a tenant that confirms links receives the link_session at its return_to, so a flow without one links nothing', async () => {
+    // a link made before the tenant turned confirm_links on, without a return_to
+    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', confirm_links: false });
+    const browser = inProcessBrowser(h);
+    const callbackUrl = await browser.reachCallback(await newLink(h, 'acme', 'alice', {}));
+    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', confirm_links: true });
+    const tokenRequests = h.sim.stats.tokenRequests.length;
+
+    const res = await browser.open(callbackUrl);
+
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('cannot confirm');
+    expect(h.sim.stats.tokenRequests.length).toBe(tokenRequests);
+    expect(await getAccount(h.db, 'acme', 'alice')).toBeUndefined();
+  });
+
   it('confirm_links changes in place on PUT, and the tenant view shows it', async () => {
     const off = await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', confirm_links: false });
     const on = await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', confirm_links: true });
