@@ -242,6 +242,29 @@ describe('account linking in real headless Chromium (broker on localhost, LongPo
     expect(await page.locator('a').getAttribute('href')).toBe(new URL(linkUrl).pathname + new URL(linkUrl).search);
   });
 
+  it("after a transient failure at the callback, the page's try-again link takes the same browser through the same link to a linked account", async () => {
+    // arrange: LongPort's token endpoint answers 503 once
+    const linkUrl = await newLink('acme', 'alice');
+    h.sim.setFaults({ tokenStatus: 503, failCount: 1, retryAfterS: 0 });
+
+    // act: the first attempt fails at the code exchange; the end user clicks "try again"
+    const failed = await openLink(page, linkUrl);
+    expect(failed.status()).toBe(503);
+    expect(await heading(page)).toBe('Linking failed');
+    expect(await page.locator('body').textContent()).toContain('could not be reached just now');
+    const second = page.waitForResponse((r) => isCallback(r.url()));
+    await page.locator('a').click();
+    const callback = await second;
+    await page.waitForLoadState('load');
+
+    // assert: the same link linked the account on the second attempt
+    expect(callback.status()).toBe(200);
+    expect(await heading(page)).toBe('Account linked');
+    expect(h.sim.stats.authorizations).toBe(2);
+    expect(h.sim.stats.codeGrants).toBe(1);
+    expect((await admin('GET', '/v1/tenants/acme/accounts/alice/token')).status).toBe(200);
+  });
+
   it('a used link cannot be opened twice', async () => {
     // arrange: a link already used to link the account
     const linkUrl = await newLink('acme', 'alice');
