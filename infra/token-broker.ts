@@ -47,18 +47,24 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     events: true,
   },
   authorize: {
-    description: 'POST …/link and GET /oauth/authorize: single-use link, redirect to LongPort with PKCE',
+    description: 'POST …/link, GET /oauth/authorize, POST …/link/confirm: links, redirect to LongPort with PKCE, confirmed links',
     timeout: Duration.seconds(10),
     memorySize: 256,
-    table: ['GetItem', 'PutItem', 'DeleteItem'],
-    // sealing a new client secret when an expired one is registered again on the way (reregisterIfSecretExpired)
-    key: ['GenerateDataKey'],
+    // links are never deleted (a flow started counts on the link: UpdateItem); a confirmation is one
+    // TransactWriteItems (Update of the link session + Put of the account)
+    table: ['GetItem', 'PutItem', 'UpdateItem'],
+    // GenerateDataKey: sealing a new client secret when an expired one is registered again on the way
+    // (reregisterIfSecretExpired); Decrypt: a confirmed re-link revokes the replaced refresh token
+    key: ['GenerateDataKey', 'Decrypt'],
+    // AccountLinked, once a linking is confirmed
+    events: true,
   },
   callback: {
     description: 'GET /oauth/callback: checks state, exchanges the code, stores the tokens sealed',
     timeout: Duration.seconds(15),
     memorySize: 256,
-    table: ['GetItem', 'PutItem', 'DeleteItem'],
+    // the state is consumed by a DeleteItem; the link's completion and the tokens are one TransactWriteItems (Update + Put)
+    table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'],
     key: ['GenerateDataKey', 'Decrypt'],
     events: true,
   },

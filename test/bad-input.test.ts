@@ -342,7 +342,7 @@ describe('/oauth/authorize: links', () => {
     expect(await stateItems()).toEqual(before);
   });
 
-  it('a link starts at most 10 flows: the 11th opening is a 400 page and starts no flow', async () => {
+  it('a link starts at most 10 flows (MAX_FLOWS_PER_LINK): the 11th opening is a 400 page and starts no flow', async () => {
     const linkUrl = await newLink('farmed-link');
     for (let i = 0; i < MAX_FLOWS_PER_LINK; i++) expect((await inProcessBrowser(h).open(linkUrl)).status).toBe(302);
     const before = await stateItems();

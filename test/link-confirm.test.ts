@@ -60,10 +60,14 @@ describe('confirm_links: the callback waits for the tenant', () => {
   });
 
   it('links of a tenant that confirms links need a return_to: without one, POST …/link is 400 and stores no link', async () => {
+    const links = async () => (await tableText(h.db)).split('"LINK#').length;
+    const before = await links();
+
     const res = await api(h, 'POST', '/v1/tenants/acme/accounts/alice/link', {});
 
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toBe('invalid_request');
+    expect(await links()).toBe(before);
   });
 
   it('a tenant that confirms links receives the link_session at its return_to, so a flow without one links nothing', async () => {

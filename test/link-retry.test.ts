@@ -44,7 +44,7 @@ async function expectRetryPage(res: Response, linkUrl: string): Promise<void> {
 }
 
 describe('a failure at the callback that may pass leaves the link usable', () => {
-  it('a transient failure at the callback (the provider answers 503) offers the same link again, which then links the account', async () => {
+  it('a transient failure at the callback offers the same link again (the provider answers 503), and the same link then links the account', async () => {
     const linkUrl = await newLink(h, 'acme', 'alice', {});
     const browser = inProcessBrowser(h);
     const callbackUrl = await browser.reachCallback(linkUrl);

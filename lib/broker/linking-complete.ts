@@ -94,7 +94,7 @@ async function finishFlow(deps: BrokerDeps, flow: FlowStateRecord, answer: { par
       await audit(deps, flow.tenant, 'link.complete', { caller: flow.createdBy, account: flow.account, outcome: 'awaiting_confirmation' });
       return { outcome: 'confirm', tenant: flow.tenant, account: flow.account, returnTo: flowRef.returnTo!, linkSession };
     }
-    // a link completes one linking at most: its completion and the account's new tokens are one write
+    /* Precondition: a link completes one linking at most: its completion and the account's new tokens are one write. */
     const stored = await storeLinkedAccount(deps, tokens, (now) => linkCompletion(deps.db, flow.linkHash, now));
     if (!stored.ok) throw linkUsedUp(stored.guard);
     kept = true;
@@ -108,7 +108,7 @@ async function finishFlow(deps: BrokerDeps, flow: FlowStateRecord, answer: { par
     if (granted && !kept && tenant && client) await revokeUnkeptTokens(deps, tenant, client, granted, flow.account);
     await audit(deps, flow.tenant, 'link.complete', { caller: flow.createdBy, account: flow.account, outcome: `failed:${error.code}` }).catch(() => {});
     const sameLink = linkIdOfBinding(answer.binding, flow.linkHash);
-    // the link was not used up: a failure that may pass (or the end user's own refusal) offers it again
+    // a transient failure at the callback offers the same link again (so does the end user's own refusal): it was not used up
     const retryLink = sameLink && (error.status === 503 || error.code === 'access_denied') ? linkPath(sameLink) : undefined;
     throw new LinkFlowError(error, flowRef, { retryLink });
   }

@@ -38,7 +38,7 @@ export async function confirmLink(deps: BrokerDeps, caller: Caller, tenant: stri
   const stored = await storeLinkedAccount(
     deps,
     { tenant, account, issuer: pending.issuer, scope: pending.scope, sealedTokens: pending.sealedTokens!, expiresAt: pending.tokenExpiresAt },
-    // a link session is confirmed once: its confirmation and the account's new tokens are one write
+    /* Precondition: a link session is confirmed once: its confirmation and the account's new tokens are one write. */
     (now) => linkSessionConfirmation(deps.db, sessionHash, { account, by: caller.id, now }),
   );
   // the session changed since it was read (confirmed or expired meanwhile): say which

@@ -20,7 +20,7 @@ export async function createLink(
 ): Promise<{ link_url: string; expires_at: string }> {
   requireAccess(caller, tenant, 'admin');
   const t = await reregisterIfSecretExpired(deps, await readTenant(deps, tenant));
-  /* Precondition: a tenant that confirms links gets each linking back at its return_to, so its links need one. */
+  /* Precondition: links of a tenant that confirms links need a return_to (where the link_session goes). */
   if (t.confirmLinks && input.return_to === undefined) {
     throw new BrokerError('invalid_request', 400, 'this tenant confirms links (confirm_links): a link needs a return_to, where the link_session to confirm is sent');
   }

@@ -30,6 +30,7 @@ export interface LinkSessionSweep {
  * scan) and never throws, so it cannot stop the refresher's own work.
  */
 export async function expireUnconfirmedLinkSessions(deps: BrokerDeps, options: { deadline: number }): Promise<LinkSessionSweep> {
+  // unconfirmed link sessions expire after 10 minutes: the refresher revokes their tokens upstream and drops them
   const sweep: LinkSessionSweep = { expired: 0, revoked: 0, droppedUnrevoked: 0, retrying: 0 };
   // a revocation is at most two provider calls (UPSTREAM_CLEANUP): start one only if it fits
   const lastStart = options.deadline - 2 * deps.http.timeoutMs - 1000;

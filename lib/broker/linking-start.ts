@@ -53,12 +53,14 @@ export async function startAuthorization(deps: BrokerDeps, linkId: string): Prom
     const as = await deps.discovery.get(tenant.issuer);
 
     const now = deps.clock();
-    /* Precondition: a link starts at most MAX_FLOWS_PER_LINK flows, and none once it completed a linking. */
+    /* Precondition: a link starts at most 10 flows (MAX_FLOWS_PER_LINK). */
+    /* Precondition: a link completes one linking at most: no flow starts once it has. */
     const started = await startFlowFromLink(deps.db, linkHash, now, MAX_FLOWS_PER_LINK);
     if (!started.ok) throw invalidLink(started.reason, flowRef);
 
     const state = newState();
     const binding = newBrowserBinding(linkId);
+    /* Precondition: a table scan after /oauth/authorize holds neither the state, the link id, the PKCE verifier nor the flow cookie's value. */
     await putFlowState(deps.db, secretHash(state), {
       linkHash,
       tenant: link.tenant,

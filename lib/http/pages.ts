@@ -30,6 +30,7 @@ const FLOW_CODES = new Set(['invalid_link', 'invalid_state', 'access_denied', 'i
  * internals) nor anything the request supplied.
  */
 export function failureMessage(e: BrokerError): string {
+  /* Precondition: error pages never echo request-supplied names or values. */
   if (e.status === 503) return 'LongPort or the broker could not be reached just now, so nothing was linked. Try again in a moment.';
   if (e.status >= 500) return 'Something went wrong between the broker and LongPort, so nothing was linked. Try a new link later; if it happens again, tell the service that sent you here.';
   if (FLOW_CODES.has(e.code)) return e.description;

@@ -167,7 +167,7 @@ describe('BrokerFunction', () => {
     const puts = Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
       .flatMap((p) => p.Properties!.PolicyDocument.Statement)
       .filter((s) => actionsOf(s).includes('events:PutEvents'));
-    expect(puts.length).toBe(6);
+    expect(puts.length).toBe(7);
     for (const s of puts) {
       expect(s.Resource).toEqual({ 'Fn::GetAtt': [bus, 'Arn'] });
       expect(s.Condition).toEqual({ StringEquals: { 'events:source': 'longport-token-broker' } });
