@@ -161,3 +161,27 @@ describe('single use at completion', () => {
     expect(await again.text()).toContain('already used');
   });
 });
+
+describe('callback failures the end user cannot fix', () => {
+  const callbackFailedLines = () => h.logs.filter((line) => (JSON.parse(line) as { CallbackFailed?: number }).CallbackFailed === 1);
+
+  it('a callback that fails for a reason the end user cannot fix emits CallbackFailed (the metric of the CallbackFailures alarm); one that may pass does not', async () => {
+    await h.close();
+    h = await startHarness({ simulator: { clientType: 'confidential' } });
+    await registerTenant(h, 'acme');
+    const browser = inProcessBrowser(h);
+    // a provider outage: the end user tries again
+    const first = await browser.reachCallback(await newLink(h, 'acme', 'alice', {}));
+    h.sim.setFaults({ tokenStatus: 503, failCount: 1, retryAfterS: 0 });
+    expect((await browser.open(first)).status).toBe(503);
+    expect(callbackFailedLines()).toEqual([]);
+    // the provider rotated the client secret: every code exchange is refused (invalid_client) until the operator acts
+    const second = await browser.reachCallback(await newLink(h, 'acme', 'bob', {}));
+    h.sim.rotateClientSecret([...h.sim.clients.keys()][0]!);
+
+    const broken = await browser.open(second);
+
+    expect(broken.status).toBe(502);
+    expect(callbackFailedLines()).toHaveLength(1);
+  });
+});
