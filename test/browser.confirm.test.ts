@@ -4,37 +4,28 @@
  * (other ports). The tenant's app knows who is signed in to it (its own cookie); when the callback
  * sends the browser back with `status=confirm`, its backend confirms the linking only for that user.
  */
-import type { Browser, BrowserContext } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { BrowserContext } from 'playwright-core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LINK_SESSION_TTL_MS } from '../lib/broker/linking.js';
 import { runRefresher } from '../lib/broker/refresher.js';
 import { getLinkSession } from '../lib/store/links.js';
 import { secretHash } from '../lib/store/schema.js';
-import { launchChromium } from './support/chromium.js';
-import { adminHeaders, type Harness } from './support/harness.js';
-import { serveFetch, serveHarness, type RunningServer } from './support/http-server.js';
+import { useBrowserBroker } from './support/browser-broker.js';
+import type { Harness } from './support/harness.js';
+import { serveFetch, type RunningServer } from './support/http-server.js';
 import { pendingTokens } from './support/linking.js';
 
-let browser: Browser;
-let served: Awaited<ReturnType<typeof serveHarness>>;
+const served = useBrowserBroker();
 let h: Harness;
 let broker: string;
 let tenantApp: RunningServer;
 /** What the tenant's app did with each `status=confirm` landing. */
 let landings: { signedIn: string | undefined; account: string; linkSession: string; confirmed: number | undefined }[];
 const contexts: BrowserContext[] = [];
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const admin = served.admin;
 
 beforeEach(async () => {
-  served = await serveHarness();
-  h = served.h;
-  broker = served.server.url;
+  ({ h, broker } = served);
   landings = [];
   tenantApp = await serveFetch(tenantAppHandler);
   const reg = await admin('PUT', '/v1/tenants/acme', { region: 'global', return_to_origins: [tenantApp.url], confirm_links: true });
@@ -43,12 +34,7 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const c of contexts.splice(0)) await c.close();
   await tenantApp?.close();
-  await served?.close();
 });
-
-function admin(method: string, path: string, body?: unknown): Promise<Response> {
-  return fetch(`${broker}${path}`, { method, headers: adminHeaders, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-}
 
 /**
  * The tenant's web app: `/linked?status=confirm&account=…&link_session=…` is where the broker sends
@@ -74,7 +60,7 @@ async function tenantAppHandler(req: Request): Promise<Response> {
 
 /** A browser of its own (its own cookie jar), signed in to the tenant's app as `user`. */
 async function browserSignedInAs(user: string) {
-  const context = await browser.newContext();
+  const context = await served.browser.newContext();
   contexts.push(context);
   await context.addCookies([{ name: 'app_user', value: user, url: tenantApp.url }]);
   return context.newPage();

@@ -6,44 +6,30 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { Browser, BrowserContext, Page, Response as PageResponse } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { launchChromium } from './support/chromium.js';
-import { adminHeaders, type Harness } from './support/harness.js';
-import { serveFetch, serveHarness } from './support/http-server.js';
+import type { BrowserContext, Page, Response as PageResponse } from 'playwright-core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { useBrowserBroker } from './support/browser-broker.js';
+import type { Harness } from './support/harness.js';
+import { serveFetch } from './support/http-server.js';
 
 const SCREENSHOT_DIR = fileURLToPath(new URL('./.tmp/', import.meta.url));
 
-let browser: Browser;
-let served: Awaited<ReturnType<typeof serveHarness>>;
+const served = useBrowserBroker();
 let h: Harness;
 let broker: string;
 let context: BrowserContext;
 let page: Page;
 
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-
 beforeEach(async () => {
-  served = await serveHarness();
-  h = served.h;
-  broker = served.server.url;
-  context = await browser.newContext();
+  ({ h, broker } = served);
+  context = await served.browser.newContext();
   page = await context.newPage();
 });
 afterEach(async () => {
   await context?.close();
-  await served?.close();
 });
 
-/** An admin call to the real server, as a tenant backend makes it. */
-function admin(method: string, path: string, body?: unknown): Promise<Response> {
-  return fetch(`${broker}${path}`, { method, headers: adminHeaders, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-}
+const admin = served.admin;
 
 /** Registers the tenant (discovery + dynamic registration at the simulator) and answers a fresh link URL. */
 async function newLink(tenant: string, account: string, options: { register?: Record<string, unknown>; link?: Record<string, unknown> } = {}): Promise<string> {
@@ -189,7 +175,7 @@ describe('account linking in real headless Chromium (broker on localhost, LongPo
     });
     await page.goto(linkUrl, { waitUntil: 'commit' });
     const callbackUrl = await captured;
-    const otherContext = await browser.newContext();
+    const otherContext = await served.browser.newContext();
 
     try {
       // act: the same callback URL in another browser (no flow cookie)
