@@ -372,6 +372,36 @@ describe('code paths through the function that runs them', () => {
     }
   });
 
+  it('confirm_links through the functions: the callback ends at status=confirm, the authorize function confirms and publishes AccountLinked, and a confirmed re-link revokes the replaced refresh token', async () => {
+    const { sim } = await deploy('confidential');
+    try {
+      const registered = await send('register', { method: 'PUT', url: '/v1/tenants/confirming', body: { region: 'global', return_to_origins: [RETURN_ORIGIN], confirm_links: true } });
+      expect(registered.json()).toMatchObject({ confirm_links: true });
+      const linkAndConfirm = async () => {
+        const { callback } = await linkThroughLambdas('confirming', 'june');
+        const back = new URL(callback.location!);
+        expect(back.searchParams.get('status')).toBe('confirm');
+        return send('authorize', { method: 'POST', url: '/v1/tenants/confirming/accounts/june/link/confirm', body: { link_session: back.searchParams.get('link_session') } });
+      };
+      expect((await linkAndConfirm()).status).toBe(200);
+      const revocationsBefore = sim.stats.revocations.length;
+
+      const relinked = await linkAndConfirm();
+
+      expect(relinked.status).toBe(200);
+      expect(relinked.json()).toMatchObject({ account: 'june', status: 'linked' });
+      expect(sim.stats.revocations.length).toBe(revocationsBefore + 1);
+      const linked = lambda.events.filter((e) => e.DetailType === 'AccountLinked').map((e) => JSON.parse(e.Detail!) as Record<string, unknown>);
+      expect(linked.filter((d) => d.tenant === 'confirming')).toEqual([
+        { tenant: 'confirming', account: 'june', relinked: false },
+        { tenant: 'confirming', account: 'june', relinked: true },
+      ]);
+      expect((await getToken('confirming', 'june')).status).toBe(200);
+    } finally {
+      await sim.close();
+    }
+  });
+
   it('a client secret that expired is renewed before a link is made, the authorize function sealing the new secret', async () => {
     const { sim } = await lambda.deploy({ clientType: 'confidential', clientSecretTtlS: 60 });
     try {
