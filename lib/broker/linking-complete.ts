@@ -11,10 +11,9 @@ import { audit } from './audit-trail.js';
 import { reregisterIfSecretExpired } from './client-secret-expiry.js';
 import { openTenantClient } from './client-secrets.js';
 import type { BrokerDeps } from './deps.js';
-import { LINK_SESSION_TTL_MS, LinkFlowError, type FlowRef } from './linking.js';
+import { invalidLink, LINK_SESSION_TTL_MS, LinkFlowError, readTenantOfLink, type FlowRef } from './linking.js';
 import { announceLinked, storeLinkedAccount, type LinkedTokens } from './linking-accounts.js';
 import { bindingHash, linkIdOfBinding, linkPath, newLinkSessionId, pkceVerifier } from './linking-secrets.js';
-import { invalidLink, readTenantOfLink } from './linking-start.js';
 import { isAllowedReturnTo } from './return-to.js';
 
 /** Where a completed flow sends the browser: linked, or (`confirm_links`) waiting for the tenant's confirmation. */

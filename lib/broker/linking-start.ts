@@ -1,37 +1,17 @@
-import { BrokerError, toBrokerError } from '../errors.js';
+import { toBrokerError } from '../errors.js';
 import { authorizationUrl } from '../oauth/client.js';
-import { getLink, putFlowState, startFlowFromLink, type LinkRefusal } from '../store/links.js';
+import { getLink, putFlowState, startFlowFromLink } from '../store/links.js';
 import { secretHash } from '../store/schema.js';
 import { reregisterIfSecretExpired } from './client-secret-expiry.js';
 import type { BrokerDeps } from './deps.js';
-import { LinkFlowError, MAX_FLOWS_PER_LINK, type FlowRef } from './linking.js';
+import { invalidLink, LinkFlowError, MAX_FLOWS_PER_LINK, readTenantOfLink, type FlowRef } from './linking.js';
 import { bindingCookieName, bindingHash, linkPath, newBrowserBinding, newState, pkceVerifier } from './linking-secrets.js';
-import { readTenant } from './tenant-read.js';
 
 export interface BrowserBinding {
   name: string;
   value: string;
   maxAgeS: number;
 }
-
-const LINK_REFUSED: Record<LinkRefusal, string> = {
-  unknown: 'This link is not valid or was already used. Ask for a new link.',
-  used: 'This link was already used to link an account. Ask for a new link.',
-  expired: 'This link has expired. Ask for a new link.',
-  exhausted: 'This link was opened too many times. Ask for a new link.',
-};
-
-/** The tenant a link or flow was made for; gone, the link is no longer valid (the page says nothing of tenants). */
-export async function readTenantOfLink(deps: BrokerDeps, tenant: string) {
-  try {
-    return await readTenant(deps, tenant);
-  } catch (err) {
-    if (err instanceof BrokerError && err.code === 'not_found') throw invalidLink('unknown');
-    throw err;
-  }
-}
-
-export const invalidLink = (reason: LinkRefusal, flow?: FlowRef) => new LinkFlowError(new BrokerError('invalid_link', 400, LINK_REFUSED[reason]), flow);
 
 /**
  * `GET /oauth/authorize?link=…`: starts a flow from a link and answers where to send the browser

@@ -1,4 +1,8 @@
-import type { BrokerError } from '../errors.js';
+import { BrokerError } from '../errors.js';
+import type { LinkRefusal } from '../store/links.js';
+import type { TenantRecord } from '../store/records.js';
+import type { BrokerDeps } from './deps.js';
+import { readTenant } from './tenant-read.js';
 
 /**
  * The account-linking flow, one job per file:
@@ -11,7 +15,7 @@ import type { BrokerError } from '../errors.js';
  * - `linking-accounts.ts`: what a completed linking stores and announces;
  * - `linking-secrets.ts`: the flow's secrets, and why none of them is in the table.
  *
- * This file holds what they share: lifetimes and the flow's error.
+ * This file holds what they share: lifetimes, the flow's error, and the link refused.
  */
 
 /** A link URL lives at most this long; the flows it starts end with it. */
@@ -46,3 +50,23 @@ export class LinkFlowError extends Error {
     super(error.description, { cause: error });
   }
 }
+
+const LINK_REFUSED: Record<LinkRefusal, string> = {
+  unknown: 'This link is not valid or was already used. Ask for a new link.',
+  used: 'This link was already used to link an account. Ask for a new link.',
+  expired: 'This link has expired. Ask for a new link.',
+  exhausted: 'This link was opened too many times. Ask for a new link.',
+};
+
+/** The tenant a link or flow was made for; gone, the link is no longer valid (the page says nothing of tenants). */
+export async function readTenantOfLink(deps: BrokerDeps, tenant: string): Promise<TenantRecord> {
+  try {
+    return await readTenant(deps, tenant);
+  } catch (err) {
+    if (err instanceof BrokerError && err.code === 'not_found') throw invalidLink('unknown');
+    throw err;
+  }
+}
+
+/** The end user's refusal of a link that cannot start or complete a flow (never says why beyond these four). */
+export const invalidLink = (reason: LinkRefusal, flow?: FlowRef) => new LinkFlowError(new BrokerError('invalid_link', 400, LINK_REFUSED[reason]), flow);

@@ -12,8 +12,8 @@ import { tenantView, type TenantView } from './tenant-view.js';
 
 /**
  * Settings of an existing tenant in its own region (`PUT /v1/tenants/{tenant}` again): `scope`,
- * `return_to_origins` and `confirm_links` change in place (tokens already granted keep their scope; new links ask
- * for the new one), and an imported client's secret is rotated by sending it with the same
+ * `return_to_origins` and `confirm_links` change in place (tokens already granted keep their scope;
+ * new links ask for the new one), and an imported client's secret is rotated by sending it with the same
  * `client_id`. Nothing changed answers the tenant as it is, unwritten and unaudited.
  */
 export async function updateTenantSettings(deps: BrokerDeps, caller: Caller, existing: TenantRecord, input: RegisterTenantInput, origins: string[] | undefined): Promise<TenantView> {
