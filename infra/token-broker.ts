@@ -40,7 +40,9 @@ export interface FunctionSpec {
 export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
   register: {
     description: 'PUT|GET|DELETE /v1/tenants/{tenant}: OAuth client registration (discovery, RFC 7591/7592)',
-    timeout: Duration.seconds(28), // DELETE unlinks every account; the HTTP API gives up at 30 s
+    // DELETE and a region move answer within about 8 s (202 when unfinished) and go on after the answer
+    // until the invocation's timeout (lib/runtime/after-response.ts); the refresher resumes what is left
+    timeout: Duration.seconds(28),
     memorySize: 256,
     table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'],
     key: ['GenerateDataKey', 'Decrypt'],
@@ -53,10 +55,10 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     // links are never deleted (a flow started counts on the link: UpdateItem); a confirmation is one
     // TransactWriteItems (Update of the link session + Put of the account)
     table: ['GetItem', 'PutItem', 'UpdateItem'],
-    // GenerateDataKey: sealing a new client secret when an expired one is registered again on the way
-    // (reregisterIfSecretExpired); Decrypt: a confirmed re-link revokes the replaced refresh token
+    // GenerateDataKey and Decrypt: an expired client secret is renewed on the way (RFC 7592 read: open
+    // the registration token, seal the new secret); Decrypt: a confirmed re-link revokes the replaced refresh token
     key: ['GenerateDataKey', 'Decrypt'],
-    // AccountLinked, once a linking is confirmed
+    // AccountLinked, once a linking is confirmed; TenantNeedsOperator when an expired secret cannot be renewed
     events: true,
   },
   callback: {
@@ -98,10 +100,12 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     memorySize: 256,
   },
   refresher: {
-    description: 'Scheduled: refreshes every token that expires within the horizon',
+    description: 'Scheduled: refreshes every token that expires within the horizon, resumes tenant jobs, retries pending revocations',
     timeout: Duration.minutes(5),
     memorySize: 512,
-    table: ['GetItem', 'UpdateItem', 'PutItem'],
+    // Query and DeleteItem on the table: a resumed tenant job pages through a tenant's accounts and
+    // deletes them; pending revocations are one partition, read each run and deleted when done
+    table: ['GetItem', 'UpdateItem', 'PutItem', 'DeleteItem', 'Query'],
     dueIndexQuery: true,
     key: ['GenerateDataKey', 'Decrypt'],
     events: true,

@@ -1,3 +1,4 @@
+import type { BackgroundWork } from '../background.js';
 import type { BrokerConfig } from '../config.js';
 import type { TokenCipher } from '../crypto/token-cipher.js';
 import type { EventPublisher } from '../events.js';
@@ -28,4 +29,6 @@ export interface BrokerDeps {
   tokenCache: TokenCache;
   /** Audit records, written before the answers they record (group commit). */
   auditLog: AuditLog;
+  /** Work that goes on after the answer: pending commits, tenant jobs, the event outbox. */
+  background: BackgroundWork;
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { BackgroundWork, type Drainable } from '../background.js';
 import type { BrokerDeps } from '../broker/deps.js';
 import { SingleFlight } from '../broker/single-flight.js';
 import { TokenCache } from '../broker/token-cache.js';
@@ -23,6 +24,9 @@ export function assembleDeps(parts: {
 }): BrokerDeps {
   const http = parts.http ?? defaultUpstreamHttp();
   const clock = parts.clock ?? Date.now;
+  const background = new BackgroundWork(parts.log);
+  // an outbox (lib/events.ts) sends after the answer: draining the background drains it too
+  if (isDrainable(parts.events)) background.attach(parts.events);
   return {
     config: parts.config,
     db: parts.db,
@@ -38,5 +42,8 @@ export function assembleDeps(parts: {
     // Lambda serves one request at a time: every record is its own PutItem (no BatchWriteItem grant,
     // which would also allow deletes); a long-running local server batches under load
     auditLog: new AuditLog(parts.db, parts.config.auditDays, parts.config.mode === 'aws' ? Number.POSITIVE_INFINITY : 1),
+    background,
   };
 }
+
+const isDrainable = (x: object): x is Drainable => typeof (x as Partial<Drainable>).drain === 'function';

@@ -9,6 +9,8 @@
  *   flow state    STATE#<hash>         STATE                     its link's life (`ttl`), consumed once
  *   link session  LINKSESSION#<hash>   LINKSESSION               10 min to confirm, then 1 day (`ttl`)
  *   audit event   AUDIT#<tenant>       <ISO time>#<random>       BROKER_AUDIT_DAYS (`ttl`)
+ *   revocation    REVOKE               <tenant>#<account>#<gen>  until revoked upstream or given up
+ *   refresher run REFRESHER            LAST_RUN                  overwritten by every run
  *
  * - `ttl` (epoch seconds) is the table's TTL attribute. TTL deletion is lazy (up to days late), so
  *   every expiry is also checked in code against `expiresAt`.
@@ -23,6 +25,14 @@
  *   capabilities, so the table keys their items by the SHA-256 of the value ({@link secretHash}), and
  *   the PKCE verifier is derived from the browser's flow cookie (`lib/broker/linking-secrets.ts`),
  *   whose value is stored as a hash too. A stolen copy of the table starts, completes or confirms no flow.
+ * - A tenant with an unfinished job (`job`: a deletion or a region move, `state` `deleting` or
+ *   `moving`) is in the index's account shards too, `dueAt` being when a process should take the
+ *   job up (its lease lapsed, or a step is to be tried again): that is how the refresher resumes a
+ *   job whose process died.
+ * - Pending revocations (RFC 7009 calls the provider did not answer) share one partition: they
+ *   exist only during a provider outage, and the refresher reads the whole partition each run,
+ *   which also gives the `RevocationsPending` gauge. Each carries copies of the envelopes it needs
+ *   (the account's tokens, the client's secret), so it can be retried after the tenant is gone.
  * - Token material never sits in plaintext: `sealedTokens` (account) and `sealedClient` (tenant)
  *   are envelopes from `lib/crypto/token-cipher.ts`, bound to `{tenant, account, purpose}`.
  */
@@ -50,6 +60,10 @@ export const keys = {
   state: (stateHash: SecretHash) => ({ pk: `STATE#${stateHash}`, sk: 'STATE' }),
   linkSession: (sessionHash: SecretHash) => ({ pk: `LINKSESSION#${sessionHash}`, sk: 'LINKSESSION' }),
   auditPartition: (tenant: string) => `AUDIT#${tenant}`,
+  /** Identifiers never hold `#` (ID_PATTERN), so the sort key splits back unambiguously. */
+  revocationPartition: 'REVOKE',
+  revocation: (tenant: string, account: string, generation: number) => ({ pk: 'REVOKE', sk: `${tenant}#${account}#${generation}` }),
+  refresherReport: { pk: 'REFRESHER', sk: 'LAST_RUN' },
 };
 
 /** Spreads due accounts over a few index partitions, stable per account. */
