@@ -72,7 +72,10 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
   },
   token: {
     description: 'GET …/token: a valid access token, refreshed first when needed',
-    timeout: Duration.seconds(10),
+    // the answer goes out within seconds; a rotated pair whose commit keeps failing (the store
+    // unreachable) is retried after it, within its 60 s lease (lib/broker/refresh-commit.ts), and the
+    // invocation stays open for that (lib/runtime/after-response.ts): 45 s covers a 30 s outage
+    timeout: Duration.seconds(45),
     memorySize: 512,
     table: ['GetItem', 'PutItem', 'UpdateItem'],
     key: ['GenerateDataKey', 'Decrypt'],
@@ -80,7 +83,8 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
   },
   refresh: {
     description: 'POST …/refresh: forces a refresh now',
-    timeout: Duration.seconds(10),
+    // as `token`: room for a pending commit after the answer
+    timeout: Duration.seconds(45),
     memorySize: 256,
     table: ['GetItem', 'PutItem', 'UpdateItem'],
     key: ['GenerateDataKey', 'Decrypt'],

@@ -97,6 +97,8 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
         stopped = true;
         await stopRefresher();
         await new Promise<void>((res) => server.close(() => res()));
+        // a commit still retrying, a job continuing, queued webhook events: a few seconds to finish
+        await deps.background.drain(5_000);
         await stopDdb();
       },
     };

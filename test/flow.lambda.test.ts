@@ -115,7 +115,9 @@ describe.each(['public', 'confidential'] as const)('full flow through the Lambda
     expect(await callLongPort(sim, token2.access_token)).toEqual({ status: 200, code: 0 });
     expect(sim.stats.refreshGrants).toBe(1);
 
-    // forced refresh (POST, refresh Lambda): a new token now, and it works
+    // forced refresh (POST, refresh Lambda), past the 10 s in which forced refreshes coalesce: a new token now, and it works
+    vi.setSystemTime(Date.now() + 11_000);
+    await lambda.coldStart();
     const forced = await send(fns().refresh, { method: 'POST', url: '/v1/tenants/acme/accounts/alice/refresh' });
     expect(forced.status).toBe(200);
     expect(forced.headers['cache-control']).toBe('no-store');
@@ -163,6 +165,10 @@ describe.each(['public', 'confidential'] as const)('full flow through the Lambda
     expect((await registerTenant('kmsctx')).status).toBe(201);
     expect((await linkThroughLambdas('kmsctx', 'carol')).callback.status).toBe(303);
     expect((await getToken('kmsctx', 'carol')).status).toBe(200);
+    // past the 10 s in which forced refreshes coalesce
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 11_000);
+    await lambda.coldStart();
     expect((await send(fns().refresh, { method: 'POST', url: '/v1/tenants/kmsctx/accounts/carol/refresh' })).status).toBe(200);
 
     const account = { tenant: 'kmsctx', account: 'carol', purpose: 'account-tokens' };

@@ -180,7 +180,8 @@ async function runEverything(h: Harness): Promise<string[]> {
   await expectStatus(api(h, 'GET', '/v1/tenants/acme/accounts/alice/token'), 200);
   await expectStatus(api(h, 'GET', '/v1/tenants/imported/accounts/bob/token'), 200);
 
-  // failing refreshes: outage, a broken answer, then the provider refuses the refresh token
+  // failing refreshes (past the 10 s in which forced refreshes coalesce): outage, a broken answer, then the provider refuses the refresh token
+  h.clock.advance(11_000);
   h.sim.setFaults({ tokenStatus: 503, retryAfterS: 0, failCount: 3 });
   expect((await api(h, 'POST', '/v1/tenants/acme/accounts/alice/refresh')).status).toBeGreaterThanOrEqual(500);
   h.sim.resetFaults();

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
 import { kmsDataKeys } from '../lib/crypto/kms-keys.js';
 import { getAccount } from '../lib/store/accounts.js';
+import { getRefresherReport } from '../lib/store/refresher-report.js';
 import type { AccountTokens } from '../lib/store/records.js';
 import { lambdaContext } from './support/apigw.js';
 import { recordCommandsOf, recordMockedCall } from './support/aws-commands.js';
@@ -84,7 +85,7 @@ describe('functions/refresher.ts (EventBridge schedule → Lambda)', () => {
     expect(JSON.parse(reauth[0]!.Detail!)).toEqual({ tenant: 'acme', account: 'carol', reason: 'invalid_grant' });
     expect(JSON.stringify(published)).not.toContain(carol.refresh_token!);
     const metrics = stdout.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l._aws && 'RefreshSucceeded' in l);
-    expect(metrics).toMatchObject({ AccountsDue: 3, RefreshSucceeded: 2, RefreshFailed: 1 });
+    expect(metrics).toMatchObject({ AccountsDue: 3, RefreshSucceeded: 2, RefreshFailed: 1, RevocationsPending: 0 });
     expect((metrics!._aws as { CloudWatchMetrics: { Namespace: string }[] }).CloudWatchMetrics[0]!.Namespace).toBe('LongPortTokenBroker');
   });
 
@@ -97,6 +98,12 @@ describe('functions/refresher.ts (EventBridge schedule → Lambda)', () => {
 
     expect(result).toMatchObject({ due: 0, refreshed: 0 });
     expect(h.sim.stats.refreshGrants).toBe(grants);
+  });
+  it("writes the last run's report to one item, for the refresher-health route", async () => {
+    const report = await getRefresherReport(h.db);
+
+    expect(report).toMatchObject({ due: 0, refreshed: 0, skipped: 0, failed: {}, stoppedEarly: false, jobs: { resumed: 0, finished: 0 }, revocations: { pending: 0, revoked: 0, givenUp: 0 } });
+    expect(Date.parse(report!.at)).not.toBeNaN();
   });
 });
 

@@ -23,7 +23,8 @@ export function assembleDeps(parts: {
   clock?: () => number;
 }): BrokerDeps {
   const http = parts.http ?? defaultUpstreamHttp();
-  const clock = parts.clock ?? Date.now;
+  // read through Date each time, so that a test faking Date moves the broker's clock too
+  const clock = parts.clock ?? (() => Date.now());
   const background = new BackgroundWork(parts.log);
   // an outbox (lib/events.ts) sends after the answer: draining the background drains it too
   if (isDrainable(parts.events)) background.attach(parts.events);
