@@ -27,24 +27,24 @@ export type RevokingClient = Pick<TenantRecord, 'tenant' | 'issuer' | 'clientId'
 
 /**
  * RFC 7009 §2.1: revokes an account's refresh token at the issuer that granted it, with the client
- * it was granted to. A transient failure is retried once ({@link UPSTREAM_CLEANUP}); if the
- * provider still cannot be reached, the revocation is kept (`REVOKE` items) for the refresher to
- * try again (`revocation-retry.ts`). The outcome is answered, never thrown: a provider outage must
- * not keep an account linked against its owner's will.
- * `openedClient`: the client when the caller has it open already (saves a decrypt). `cause`: the
- * re-link in linking.ts passes none.
+ * it was granted to. A transient failure is retried once ({@link UPSTREAM_CLEANUP}); then, when the
+ * caller names a `cause` (an unlink, a tenant deletion, a region move), a revocation the provider
+ * still cannot take is kept (`REVOKE` items) for the refresher to try again (`revocation-retry.ts`);
+ * callers with their own retries (the link-session expiry) name none. The outcome is answered,
+ * never thrown: a provider outage must not keep an account linked against its owner's will.
+ * `openedClient`: the client when the caller has it open already (saves a decrypt).
  */
 export async function revokeAccountTokens(
   deps: BrokerDeps,
   tenant: RevokingClient,
   record: AccountRecord,
   openedClient?: OAuthClient,
-  cause: RevocationCause = 'relink',
+  cause?: RevocationCause,
 ): Promise<Revocation> {
   // tokens are only ever sent back to the issuer that granted them, by the client they were granted to
   if (record.issuer !== tenant.issuer) return { revoked: false, reason: 'issuer_changed' };
   const outcome = await revokeSealed(deps, { tenant: tenant.tenant, account: record.account, issuer: record.issuer, sealedTokens: record.sealedTokens }, tenant, openedClient);
-  if (outcome.revoked || outcome.transient !== true) return { revoked: outcome.revoked, ...(outcome.reason ? { reason: outcome.reason } : {}) };
+  if (outcome.revoked || outcome.transient !== true || cause === undefined) return { revoked: outcome.revoked, ...(outcome.reason ? { reason: outcome.reason } : {}) };
   const now = deps.clock();
   const pending: PendingRevocation = {
     tenant: tenant.tenant,

@@ -1,5 +1,6 @@
 import { accountTokensContext, nextDueAt } from '../../lib/broker/account-tokens.js';
-import { putLinkedAccount } from '../../lib/store/accounts.js';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { linkedAccountPut } from '../../lib/store/accounts.js';
 import type { AccountRecord, AccountTokens } from '../../lib/store/records.js';
 import { getTenant } from '../../lib/store/tenants.js';
 import type { Harness } from './harness.js';
@@ -35,8 +36,7 @@ export async function seedLinkedAccounts(h: Pick<Harness, 'sim' | 'db' | 'deps'>
           linkedAt: now,
           dueAt: nextDueAt(expiresAt, now, h.deps.config.refreshHorizonS),
         };
-        const stored = await putLinkedAccount(h.db, record, undefined);
-        if (!stored.ok) throw new Error(`seedLinkedAccounts: ${account} exists`);
+        await h.db.doc.send(new PutCommand(linkedAccountPut(h.db, record, undefined)));
       }),
     );
   }
