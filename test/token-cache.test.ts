@@ -1,3 +1,4 @@
+import { FORCED_REFRESH_FLOOR_MS } from '../lib/broker/refresh.js';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TokenCache } from '../lib/broker/token-cache.js';
@@ -123,6 +124,8 @@ describe('token route economy (KMS mocked with aws-sdk-client-mock)', () => {
   it('a forced refresh on this instance replaces the cached token at once', async () => {
     await start();
     const first = (await (await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token')).json()) as { access_token: string };
+    // past the 10 s in which forced refreshes coalesce
+    h.clock.advance(FORCED_REFRESH_FLOOR_MS);
 
     const forced = (await (await api(h, 'POST', '/v1/tenants/acme/accounts/alice/refresh')).json()) as { access_token: string };
     const after = (await (await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token')).json()) as { access_token: string };
