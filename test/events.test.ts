@@ -118,7 +118,7 @@ describe('the event outbox', () => {
     return { sender, batches, release };
   }
 
-  it('is bounded: events that find it full are dropped and counted (event.dropped, EventsDropped)', async () => {
+  it('the outbox is bounded: an event that finds it full is dropped and counted (event.dropped, EventsDropped)', async () => {
     const held = heldSender();
     const { log, parsed } = logLines();
     const outbox = new EventOutbox(held.sender, log, { capacity: 5 });

@@ -80,7 +80,7 @@ async function commitRotated(deps: BrokerDeps, leased: AccountRecord, next: Acco
   const owner = deps.instanceId;
   const leaseUntil = leased.leaseUntil ?? receivedAt;
   let attempts = 0;
-  // commit retries never outlive the lease: the last one ends a margin before the lease does
+  // commit retries never outlive the lease: none starts after the lease end less the margin
   const run = { what: 'refresh commit', clock: deps.clock, deadline: leaseUntil - COMMIT_MARGIN_MS, attemptMs: STORE_ATTEMPT_MS, onFailure: (_: BrokerError, n: number) => (attempts = n) };
   let cas;
   try {

@@ -82,10 +82,11 @@ export const MIN_REFRESH_INTERVAL_MS = 30_000;
 export function answersWithoutRefresh(rec: Pick<AccountRecord, 'expiresAt' | 'refreshedAt'>, req: Pick<RefreshRequest, 'mode' | 'minTtlMs'>, now: number): boolean {
   if (rec.expiresAt <= now) return false;
   const sinceRefreshMs = now - rec.refreshedAt;
-  // forced refreshes coalesce: within 10 s of the account's last refresh, that token is the answer
+  // forced refreshes coalesce: within 10 s of an account's last refresh, POST …/refresh answers that fresh token without calling the provider
   if (req.mode === 'force') return sinceRefreshMs < FORCED_REFRESH_FLOOR_MS;
   if (rec.expiresAt - now >= req.minTtlMs) return true;
-  // min_ttl is guaranteed below the lifetime the provider issues; at or above it, the freshest token is served as it is
+  // min_ttl shorter than the lifetime the provider issues is guaranteed, also right after a refresh;
+  // min_ttl at or above the lifetime the provider issues: the freshest token is served as it is
   const issuedLifetimeMs = rec.expiresAt - rec.refreshedAt;
   return req.minTtlMs >= issuedLifetimeMs && sinceRefreshMs < MIN_REFRESH_INTERVAL_MS;
 }
