@@ -83,6 +83,16 @@ async function linked(broker: LocalBroker, account: string): Promise<void> {
   expect(callback.status).toBe(200);
 }
 
+/** A broker on a store behind a proxy, with tenant acme and its account alice linked. */
+async function brokerWithAlice() {
+  const proxy = await storeProxy();
+  const sim = await simulator();
+  const logs: string[] = [];
+  const broker = await localBroker(proxy, sim, logs);
+  await linked(broker, 'alice');
+  return { proxy, sim, logs, broker };
+}
+
 const call = (broker: LocalBroker, method: string, path: string, body?: unknown, token = broker.adminToken) =>
   fetch(`${broker.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
 
@@ -123,11 +133,7 @@ describe('the store has a connection and a request deadline', () => {
 
 describe('no request waits on an unreachable store', () => {
   it('with the store frozen, every /v1 answer comes while it is still frozen: a 503 with Retry-After (never a 500), a 403 for a caller of another tenant; each 503 counts StoreUnavailable', async () => {
-    const proxy = await storeProxy();
-    const sim = await simulator();
-    const logs: string[] = [];
-    const broker = await localBroker(proxy, sim, logs);
-    await linked(broker, 'alice');
+    const { proxy, logs, broker } = await brokerWithAlice();
     const before = logs.length;
 
     await proxy.set('freeze');
@@ -153,11 +159,7 @@ describe('no request waits on an unreachable store', () => {
   });
 
   it('a store outage is told apart from a provider outage: a provider that refuses connections answers 503 upstream_unavailable and counts no StoreUnavailable', async () => {
-    const proxy = await storeProxy();
-    const sim = await simulator();
-    const logs: string[] = [];
-    const broker = await localBroker(proxy, sim, logs);
-    await linked(broker, 'alice');
+    const { sim, logs, broker } = await brokerWithAlice();
     const before = logs.length;
 
     await sim.takeDown();
@@ -175,10 +177,7 @@ describe('every call to the provider has a deadline', () => {
     ['is down (connection refused)', (sim: LongPortSimulator) => sim.takeDown()],
     ['answers 500', (sim: LongPortSimulator) => sim.setFaults({ tokenStatus: 500 })],
   ] as const)('a token endpoint that %s makes a forced refresh answer 503 upstream_unavailable with a Retry-After of at most 60 s, while the fault lasts', async (_name, fault) => {
-    const proxy = await storeProxy();
-    const sim = await simulator();
-    const broker = await localBroker(proxy, sim);
-    await linked(broker, 'alice');
+    const { sim, broker } = await brokerWithAlice();
 
     await fault(sim);
     const res = await call(broker, 'POST', '/v1/tenants/acme/accounts/alice/refresh');
@@ -205,10 +204,7 @@ describe('every call to the provider has a deadline', () => {
 
 describe('the typed client', () => {
   it('retries a 503 caused by an unreachable store (connection refused) after its Retry-After, then throws temporarily_unavailable with the Retry-After', async () => {
-    const proxy = await storeProxy();
-    const sim = await simulator();
-    const broker = await localBroker(proxy, sim);
-    await linked(broker, 'alice');
+    const { proxy, broker } = await brokerWithAlice();
     let sent = 0;
     const client = createBrokerClient({
       baseUrl: broker.url,

@@ -125,6 +125,13 @@ async function eventually(condition: () => Promise<boolean>, what: string, limit
   }
 }
 
+/** A fresh data directory and simulator for a broker that runs its own DynamoDB Local (no DYNAMODB_ENDPOINT). */
+async function ownDynamoDbLocal(prefix: string) {
+  dataDir = await mkdtemp(join(tmpdir(), prefix));
+  sim = await startLongPortSimulator();
+  return { dbPath: join(dataDir, 'dynamodb'), env: { PORT: '0', BROKER_DATA_DIR: dataDir, LONGPORT_ISSUER: sim.issuer } };
+}
+
 const readLock = async (dbPath: string): Promise<DataDirLockHolder> => JSON.parse(await readFile(join(dbPath, LOCK_FILE), 'utf8')) as DataDirLockHolder;
 
 describe('local data files are readable by their owner only', () => {
@@ -155,10 +162,7 @@ describe('local data files are readable by their owner only', () => {
 
 describe('one DynamoDB Local per data directory, never left running on its own', () => {
   it('a crash of the broker, even kill -9, leaves no DynamoDB Local running on its own, and a restart on the same data directory works with the data kept', async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'lpb-crash-'));
-    sim = await startLongPortSimulator();
-    const dbPath = join(dataDir, 'dynamodb');
-    const env = { PORT: '0', BROKER_DATA_DIR: dataDir, LONGPORT_ISSUER: sim.issuer };
+    const { dbPath, env } = await ownDynamoDbLocal('lpb-crash-');
     const first = await startBrokerProcess({ env });
     children.push(first);
     const token = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
@@ -182,10 +186,7 @@ describe('one DynamoDB Local per data directory, never left running on its own',
   }, 120_000);
 
   it('a DynamoDB Local left serving a data directory with no live broker (its guardian killed too) is stopped by the next start, so one serves it', async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'lpb-orphan-'));
-    sim = await startLongPortSimulator();
-    const dbPath = join(dataDir, 'dynamodb');
-    const env = { PORT: '0', BROKER_DATA_DIR: dataDir, LONGPORT_ISSUER: sim.issuer };
+    const { dbPath, env } = await ownDynamoDbLocal('lpb-orphan-');
     const first = await startBrokerProcess({ env });
     children.push(first);
     const orphan = (await readLock(dbPath)).dynamodb!.pid;

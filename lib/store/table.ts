@@ -37,8 +37,12 @@ export function createDb(options: { table: string; endpoint?: string | undefined
   return { doc, table: options.table };
 }
 
+const marked = new WeakSet<DynamoDBClient>();
+
 /** Marks every error the client throws (after its own retries), so the HTTP edge can count store outages. */
 function markStoreFailures(client: DynamoDBClient): void {
+  if (marked.has(client)) return;
+  marked.add(client);
   client.middlewareStack.add(
     (next) => async (args) => {
       try {
