@@ -3,8 +3,10 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The broker as a real process, the way an operator runs it: `npm start` itself, or the process it
- * ends in (`node --import tsx bin/local.ts`), so a `kill -9` hits the broker and nothing else. Its
- * own process group, so stopping it reaches every process it started and no other.
+ * ends in (`node --import tsx bin/local.ts`), so a `kill -9` hits the broker and nothing else.
+ * `npm start` runs in a process group of its own, so stopping it reaches npm, its shell, tsx and the
+ * broker, and no other process; the broker alone stays in the caller's group (unless asked for a
+ * group of its own), so a Ctrl-C that stops the caller stops it too.
  */
 export interface BrokerProcess {
   /** The process spawned: the broker itself (`node`), or npm (`npm`). */
@@ -37,9 +39,10 @@ export function brokerEnv(env: Record<string, string>): Record<string, string> {
 }
 
 /** Starts the broker and resolves once it listens (or rejects with what it printed, if it exits first). */
-export async function startBrokerProcess(options: { env: Record<string, string>; via?: 'node' | 'npm'; readyTimeoutMs?: number }): Promise<BrokerProcess> {
+export async function startBrokerProcess(options: { env: Record<string, string>; via?: 'node' | 'npm'; ownGroup?: boolean; readyTimeoutMs?: number }): Promise<BrokerProcess> {
   const [command, args] = options.via === 'npm' ? ['npm', ['start']] : [process.execPath, ['--import', 'tsx', 'bin/local.ts']];
-  const child = spawn(command, args as string[], { cwd: REPOSITORY_ROOT, env: brokerEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const ownGroup = options.via === 'npm' || options.ownGroup === true;
+  const child = spawn(command, args as string[], { cwd: REPOSITORY_ROOT, env: brokerEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'], detached: ownGroup });
   let text = '';
   const collect = (chunk: Buffer) => (text += chunk.toString('utf8').replace(/\x1b\[[0-9;]*m/g, ''));
   child.stdout!.on('data', collect);
@@ -69,17 +72,18 @@ export async function startBrokerProcess(options: { env: Record<string, string>;
       child.kill('SIGKILL');
       await exited;
     },
-    stop: () => stopGroup(child, exited),
+    stop: () => stopProcess(child, exited, ownGroup),
   };
 }
 
-async function stopGroup(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+/** SIGTERM (to its group, when it has its own), SIGKILL after 15 s; resolves once it exited. */
+async function stopProcess(child: ChildProcess, exited: Promise<unknown>, ownGroup: boolean): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const signal = (name: NodeJS.Signals) => {
     try {
-      process.kill(-child.pid!, name);
+      process.kill(ownGroup ? -child.pid! : child.pid!, name);
     } catch {
-      // the group is gone
+      // gone already
     }
   };
   signal('SIGTERM');

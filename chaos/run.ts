@@ -14,6 +14,10 @@ const started = Date.now();
 const progress = (line: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
 
 const world = await startWorld();
+// Ctrl-C: stop every process the suite started before leaving
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => void world.close().finally(() => process.exit(130)));
+}
 let failed = false;
 try {
   progress(`broker on ${world.url} (process ${world.broker.pid}), store behind ${world.store.url}, provider ${world.sim.issuer}`);

@@ -187,7 +187,7 @@ describe('one DynamoDB Local per data directory, never left running on its own',
 
   it('a DynamoDB Local left serving a data directory with no live broker (its guardian killed too) is stopped by the next start, so one serves it', async () => {
     const { dbPath, env } = await ownDynamoDbLocal('lpb-orphan-');
-    const first = await startBrokerProcess({ env });
+    const first = await startBrokerProcess({ env, ownGroup: true });
     children.push(first);
     const orphan = (await readLock(dbPath)).dynamodb!.pid;
     // the broker and its guardian die together (their process group); the JVM has a group of its own
