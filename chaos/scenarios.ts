@@ -306,7 +306,7 @@ export const providerDown: Scenario = {
         accounts: [],
         lost: pLink.body?.status === 'linked' ? [] : ['the link: the end user must ask for a new one'],
         held: callbackAnswer.startsWith('503') && pLink.body?.status === 'linked',
-        ci: false,
+        ci: true,
       },
     ];
   },
