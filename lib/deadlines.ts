@@ -29,9 +29,8 @@ export interface SdkDeadline {
   attempts: number;
 }
 
-export const STORE_DEADLINE: SdkDeadline = { connectMs: 1_000, attemptMs: 2_000, attempts: 2 };
-export const KEY_SERVICE_DEADLINE: SdkDeadline = { connectMs: 1_000, attemptMs: 2_000, attempts: 2 };
-export const EVENT_BUS_DEADLINE: SdkDeadline = { connectMs: 1_000, attemptMs: 2_000, attempts: 2 };
+/** DynamoDB, KMS and EventBridge alike: each answers in milliseconds in its region. */
+export const AWS_SERVICE_DEADLINE: SdkDeadline = { connectMs: 1_000, attemptMs: 2_000, attempts: 2 };
 
 /**
  * One HTTP request to the provider (discovery, registration, a grant, a revocation), from the

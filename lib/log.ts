@@ -66,8 +66,6 @@ function cleanValue(value: unknown, depth: number, path: object[]): unknown {
   if (depth >= MAX_DEPTH) return '[too deep]';
   const inner = [...path, value];
   if (Array.isArray(value)) return value.map((item) => cleanValue(item, depth + 1, inner));
-  if (value instanceof Map) return clean(Object.fromEntries(value), depth + 1, inner);
-  if (value instanceof Set) return [...value].map((item) => cleanValue(item, depth + 1, inner));
   const toJSON = (value as { toJSON?: unknown }).toJSON;
   // what JSON.stringify would write (a Date's string), cleaned in its turn
   if (typeof toJSON === 'function') return cleanValue(toJSON.call(value), depth + 1, inner);

