@@ -89,6 +89,12 @@ export const AUDIT_BATCH_REMAINDER: RetryPolicy = {
 };
 
 /**
+ * A BatchGetItem (the tenant list's tenant records and counts): the keys DynamoDB left unprocessed
+ * (the table is throttled) are asked for again, paced as the audit batch write's remainder.
+ */
+export const BATCH_GET_REMAINDER: RetryPolicy = { ...AUDIT_BATCH_REMAINDER };
+
+/**
  * Delivering a batch of events (EventBridge PutEvents, the local webhook) from the outbox, off the
  * request path: what the receiver did not accept (an {@link UnfinishedAttempt}: entries EventBridge
  * failed) and passing failures (503: unreachable, throttled, a webhook's 5xx or time-out) are sent
@@ -115,6 +121,19 @@ export const LINKED_TOKENS_PUT = compareAndSet(5);
 export const UNLINK_AT_GENERATION = compareAndSet(3);
 /** Moving an account to `needs_reauth` at the generation read (a region change): 3 attempts. */
 export const REAUTH_AT_GENERATION = compareAndSet(3);
+
+/**
+ * A DynamoDB transaction canceled by another one on the same item (`TransactionConflict`: account
+ * transitions of one tenant all add to its directory entry's counts): it wrote nothing, so it is sent
+ * again, 5 attempts in all, after a full-jitter pause of at most 20, 40, 80, 160 ms.
+ */
+export const TRANSACTION_CONTENTION: RetryPolicy = {
+  retryable: lostCompareAndSet,
+  maxAttempts: 5,
+  pauseMs: (failures, random) => random * 10 * 2 ** failures,
+  honoursRetryAfter: false,
+  needsDeadline: false,
+};
 
 export interface RetryRun {
   /** Names the operation in the description of a failure the normaliser classifies (`refresh`, `revocation`). */

@@ -4,6 +4,7 @@ import { LINKED_TOKENS_PUT, withRetries } from '../retry.js';
 import { getAccount, linkedAccountPut } from '../store/accounts.js';
 import { writeGuarded, type GuardUpdate } from '../store/links.js';
 import type { AccountRecord, TenantRecord } from '../store/records.js';
+import { countsMove } from '../store/tenant-directory.js';
 import { nextDueAt } from './account-tokens.js';
 import { audit } from './audit-trail.js';
 import type { BrokerDeps } from './deps.js';
@@ -52,7 +53,7 @@ export async function storeLinkedAccount(deps: BrokerDeps, tokens: LinkedTokens,
     const now = deps.clock();
     const current = await getAccount(deps.db, tokens.tenant, tokens.account);
     const record = linkedAccountRecord(tokens, current, now, deps.config.refreshHorizonS);
-    const res = await writeGuarded(deps.db, guard(now), linkedAccountPut(deps.db, record, current?.generation));
+    const res = await writeGuarded(deps.db, guard(now), linkedAccountPut(deps.db, record, current), countsMove(deps.db, record.tenant, current?.status, 'linked'));
     if (res.ok) return { ok: true, record, previous: current };
     if (res.failed === 'guard') return { ok: false, guard: res.old };
     throw new BrokerError('conflict', 409, 'The account changed repeatedly while linking. Try again.');

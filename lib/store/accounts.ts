@@ -1,6 +1,7 @@
-import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DUE_INDEX, dueShardOf, keys } from './schema.js';
-import { conditional, stripKeys } from './conditional.js';
+import { conditional, stripKeys, transactWrite, type CancellationReasons } from './conditional.js';
+import { countsMove } from './tenant-directory.js';
 import type { AccountRecord, AccountStatus } from './records.js';
 import type { Db } from './table.js';
 
@@ -33,17 +34,22 @@ async function updateAccountIf(
 
 /**
  * The write that stores a freshly linked token set, as one item of the transaction that completes a
- * link or confirms a link session (`lib/store/links.ts`). Re-linking replaces the previous set
- * atomically: the write is conditioned on the generation that was read, and the new generation is
- * higher, so a refresh of the old generation in flight can no longer commit over it.
+ * link or confirms a link session (`lib/store/links.ts`), beside the {@link countsMove} of its
+ * tenant's counts. Re-linking replaces the previous set atomically: the write is conditioned on the
+ * generation and status that were read (the counts move from that status), and the new generation
+ * is higher, so a refresh of the old generation in flight can no longer commit over it.
  */
-export function linkedAccountPut(db: Db, record: AccountRecord, previousGeneration: number | undefined) {
+export function linkedAccountPut(db: Db, record: AccountRecord, previous: Pick<AccountRecord, 'generation' | 'status'> | undefined) {
   return {
     TableName: db.table,
     Item: { ...accountKey(record), ...record, ...dueAttributes(record) },
-    ...(previousGeneration === undefined
+    ...(previous === undefined
       ? { ConditionExpression: 'attribute_not_exists(pk)' }
-      : { ConditionExpression: 'generation = :gen', ExpressionAttributeValues: { ':gen': previousGeneration } }),
+      : {
+          ConditionExpression: 'generation = :gen AND #status = :status',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':gen': previous.generation, ':status': previous.status },
+        }),
   };
 }
 
@@ -122,23 +128,42 @@ export async function releaseRefreshLease(
 
 /**
  * Moves an account out of `linked` (the provider refused its refresh token, or it came from
- * another issuer), only if it is still at the generation that failed: a sibling's newer commit wins.
- * The account leaves the refresher's index in the same write.
+ * another issuer), only if it is still linked at the generation that failed: a sibling's newer
+ * commit wins. The account leaves the refresher's index, and its tenant's counts move, in the same
+ * transaction.
  */
 export async function setAccountStatus(
   db: Db,
-  r: { tenant: string; account: string },
+  read: AccountRecord,
   atGeneration: number,
   status: Exclude<AccountStatus, 'linked'>,
   lastError: string,
 ): Promise<AccountCas> {
-  return updateAccountIf(db, r, {
-    UpdateExpression: 'SET #status = :status, lastError = :err REMOVE leaseOwner, leaseUntil, dueShard, dueAt',
-    ConditionExpression: 'generation = :gen',
-    ExpressionAttributeNames: { '#status': 'status' },
-    ExpressionAttributeValues: { ':status': status, ':err': lastError, ':gen': atGeneration },
-  });
+  const res = await transactWrite(db, [
+    {
+      Update: {
+        TableName: db.table,
+        Key: accountKey(read),
+        UpdateExpression: 'SET #status = :status, lastError = :err REMOVE leaseOwner, leaseUntil, dueShard, dueAt',
+        // Precondition: a transition that does not happen moves no count (the account must still be linked at that generation)
+        ConditionExpression: 'generation = :gen AND #status = :linked',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':status': status, ':err': lastError, ':gen': atGeneration, ':linked': 'linked' },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    },
+    ...countsMove(db, read.tenant, 'linked', status),
+  ]);
+  if (!res.ok) return refusedAccountWrite(res.reasons);
+  const { leaseOwner: _owner, leaseUntil: _until, dueAt: _due, ...rest } = read;
+  return { ok: true, record: { ...rest, generation: atGeneration, status, lastError } };
 }
+
+/** A refused account write (the account is the transaction's first item): the account as it is, if it exists. */
+const refusedAccountWrite = (reasons: CancellationReasons): AccountCas => {
+  const old = reasons[0]?.old;
+  return { ok: false, current: old ? stripKeys<AccountRecord>(old) : undefined };
+};
 
 export interface Page<T> {
   items: T[];
@@ -226,26 +251,25 @@ export async function takeDueLease(
 
 /**
  * Unlink: removes an account's item (and every token sealed in it) only if it is still at the
- * generation whose refresh token was revoked. A re-link or a refresh committed meanwhile makes the
- * delete fail, and the caller revokes the newer token before trying again.
+ * generation whose refresh token was revoked, and in the status read (its tenant's count of that
+ * status goes down in the same transaction). A re-link, a refresh or a status change committed
+ * meanwhile makes the delete fail, and the caller revokes the newer token before trying again.
  */
-export async function deleteAccountAtGeneration(
-  db: Db,
-  r: { tenant: string; account: string },
-  generation: number,
-): Promise<AccountCas> {
-  const res = await conditional(() =>
-    db.doc.send(
-      new DeleteCommand({
+export async function deleteAccountAtGeneration(db: Db, r: AccountRecord, generation: number): Promise<AccountCas> {
+  const res = await transactWrite(db, [
+    {
+      Delete: {
         TableName: db.table,
         Key: accountKey(r),
-        ConditionExpression: 'generation = :gen',
-        ExpressionAttributeValues: { ':gen': generation },
-        ReturnValues: 'ALL_OLD',
+        // Precondition: a transition that does not happen moves no count (the account must still be at that generation and status)
+        ConditionExpression: 'generation = :gen AND #status = :status',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':gen': generation, ':status': r.status },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    ),
-  );
-  if (res.ok) return { ok: true, record: stripKeys<AccountRecord>(res.value.Attributes ?? {}) };
-  return { ok: false, current: res.old ? stripKeys<AccountRecord>(res.old) : undefined };
+      },
+    },
+    ...countsMove(db, r.tenant, r.status, undefined),
+  ]);
+  if (!res.ok) return refusedAccountWrite(res.reasons);
+  return { ok: true, record: r };
 }

@@ -1,5 +1,9 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { BrokerError } from '../errors.js';
+import { TRANSACTION_CONTENTION, withRetries } from '../retry.js';
+import type { Db } from './table.js';
 
 /**
  * Runs a conditional write; answers `{ ok: false, old }` instead of throwing when the condition
@@ -22,4 +26,35 @@ export async function conditional<T>(write: () => Promise<T>): Promise<{ ok: tru
 export function stripKeys<T>(item: Record<string, unknown>): T {
   const { pk: _pk, sk: _sk, ttl: _ttl, dueShard: _ds, ...rest } = item;
   return rest as T;
+}
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+/** Why each item of a canceled transaction was refused, in the order the items were sent. */
+export type CancellationReasons = { code: string | undefined; old: Record<string, unknown> | undefined }[];
+
+/**
+ * Runs a TransactWriteItems: `{ ok: false, reasons }` when DynamoDB canceled it because a condition
+ * failed (with each refused item as it was, when the item asked for `ALL_OLD`), never a throw for
+ * that. Two transactions on one item at once (accounts of a tenant share its directory entry) cancel
+ * one of them with `TransactionConflict`: a canceled transaction wrote nothing, so it is sent again
+ * after a short jittered pause ({@link TRANSACTION_CONTENTION}); still colliding, it is a 409
+ * `conflict`. Throttling or a service error is the 503 that may pass in a moment.
+ */
+export async function transactWrite(db: Db, items: TransactItem[]): Promise<{ ok: true } | { ok: false; reasons: CancellationReasons }> {
+  return withRetries(TRANSACTION_CONTENTION, { what: 'transaction' }, async () => {
+    try {
+      await db.doc.send(new TransactWriteCommand({ TransactItems: items }));
+      return { ok: true as const };
+    } catch (err) {
+      if (!(err instanceof TransactionCanceledException) && (err as { name?: string }).name !== 'TransactionCanceledException') throw err;
+      const reasons = ((err as TransactionCanceledException).CancellationReasons ?? []).map((r) => ({ code: r.Code, old: r.Item ? unmarshall(r.Item) : undefined }));
+      if (reasons.some((r) => r.code === 'ConditionalCheckFailed')) return { ok: false as const, reasons };
+      if (reasons.some((r) => r.code === 'TransactionConflict')) {
+        throw new BrokerError('conflict', 409, 'another request changed the same items at the same moment; try again', { cause: err });
+      }
+      // throttled or an internal error of the service: it may work in a moment
+      throw new BrokerError('temporarily_unavailable', 503, 'the table is busy; try again shortly', { cause: err, retryAfterS: 1 });
+    }
+  });
 }

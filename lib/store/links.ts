@@ -1,8 +1,5 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { BrokerError } from '../errors.js';
-import { conditional, stripKeys } from './conditional.js';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { conditional, stripKeys, transactWrite } from './conditional.js';
 import type { FlowStateRecord, LinkRecord, LinkSessionRecord } from './records.js';
 import { DUE_INDEX, keys, LINK_SESSIONS_DUE, type SecretHash } from './schema.js';
 import type { Db } from './table.js';
@@ -149,25 +146,17 @@ export type GuardedWrite = { ok: true } | { ok: false; failed: 'guard'; old: Rec
 
 /**
  * The guard and the write it allows as one transaction: a link is completed exactly when its
- * account (or link session) is stored, and never twice. A transaction that collided with another
- * one on the same items is `conflict` (409), which the caller's compare-and-set loop retries.
+ * account (or link session) is stored, and never twice; `alongside` are unconditional writes the
+ * same change makes (the tenant's account counts). A transaction that kept colliding with others on
+ * the same items is `conflict` (409), which the caller's compare-and-set loop retries.
  */
-export async function writeGuarded(db: Db, guard: GuardUpdate, write: GuardedPut): Promise<GuardedWrite> {
-  try {
-    await db.doc.send(new TransactWriteCommand({ TransactItems: [{ Update: guard }, { Put: write }] }));
-    return { ok: true };
-  } catch (err) {
-    if (!(err instanceof TransactionCanceledException) && (err as { name?: string }).name !== 'TransactionCanceledException') throw err;
-    const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];
-    const [guardReason, writeReason] = [reasons[0], reasons[1]];
-    if (guardReason?.Code === 'ConditionalCheckFailed') return { ok: false, failed: 'guard', old: guardReason.Item ? unmarshall(guardReason.Item) : undefined };
-    if (writeReason?.Code === 'ConditionalCheckFailed') return { ok: false, failed: 'write' };
-    if (reasons.some((r) => r.Code === 'TransactionConflict')) {
-      throw new BrokerError('conflict', 409, 'another request changed the same link at the same moment; try again', { cause: err });
-    }
-    // throttled or an internal error of the service: it may work in a moment
-    throw new BrokerError('temporarily_unavailable', 503, 'the table is busy; try again shortly', { cause: err, retryAfterS: 1 });
-  }
+export async function writeGuarded(db: Db, guard: GuardUpdate, write: GuardedPut, alongside: TransactItem[] = []): Promise<GuardedWrite> {
+  const res = await transactWrite(db, [{ Update: guard }, { Put: write }, ...alongside]);
+  if (res.ok) return { ok: true };
+  const [guardReason, writeReason] = res.reasons;
+  if (guardReason?.code === 'ConditionalCheckFailed') return { ok: false, failed: 'guard', old: guardReason.old };
+  if (writeReason?.code === 'ConditionalCheckFailed') return { ok: false, failed: 'write' };
+  throw new Error('a transaction was refused by a condition none of its items has');
 }
 
 export async function getLinkSession(db: Db, sessionHash: SecretHash): Promise<LinkSessionRecord | undefined> {

@@ -211,3 +211,10 @@ export interface AccountRecord {
   /** Epoch s at which the scheduled refresher should renew (absent = not scheduled). */
   dueAt?: number;
 }
+
+/** A tenant's entry in the tenant directory (`TENANTS` / `<tenant>`): its account counts by status. */
+export interface TenantDirectoryEntry {
+  tenant: string;
+  linked: number;
+  needsReauth: number;
+}

@@ -11,6 +11,7 @@
  *   audit event   AUDIT#<tenant>       <ISO time>#<random>       BROKER_AUDIT_DAYS (`ttl`)
  *   revocation    REVOKE               <tenant>#<account>#<gen>  until revoked upstream or given up
  *   refresher run REFRESHER            LAST_RUN                  overwritten by every run
+ *   tenant entry  TENANTS              <tenant>                  created and deleted with its tenant
  *
  * - `ttl` (epoch seconds) is the table's TTL attribute. TTL deletion is lazy (up to days late), so
  *   every expiry is also checked in code against `expiresAt`.
@@ -33,6 +34,11 @@
  *   exist only during a provider outage, and the refresher reads the whole partition each run,
  *   which also gives the `RevocationsPending` gauge. Each carries copies of the envelopes it needs
  *   (the account's tokens, the client's secret), so it can be retried after the tenant is gone.
+ * - The tenant directory (`TENANTS`, one entry per tenant, `tenant-directory.ts`) is what
+ *   `GET /v1/tenants` pages through, in tenant-id order. Each entry carries the tenant's account
+ *   counts `linked` and `needsReauth`, moved by every account status change in the same
+ *   transaction as the account's write: a listing reads one entry per tenant, however many
+ *   accounts it has. The counts are not on the tenant item, which settings changes replace whole.
  * - Token material never sits in plaintext: `sealedTokens` (account) and `sealedClient` (tenant)
  *   are envelopes from `lib/crypto/token-cipher.ts`, bound to `{tenant, account, purpose}`.
  */
@@ -64,6 +70,8 @@ export const keys = {
   revocationPartition: 'REVOKE',
   revocation: (tenant: string, account: string, generation: number) => ({ pk: 'REVOKE', sk: `${tenant}#${account}#${generation}` }),
   refresherReport: { pk: 'REFRESHER', sk: 'LAST_RUN' },
+  tenantDirectoryPartition: 'TENANTS',
+  tenantDirectory: (tenant: string) => ({ pk: 'TENANTS', sk: tenant }),
 };
 
 /** Spreads due accounts over a few index partitions, stable per account. */

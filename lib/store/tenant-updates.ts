@@ -1,5 +1,6 @@
-import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { conditional, stripKeys } from './conditional.js';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { conditional, stripKeys, transactWrite } from './conditional.js';
+import { directoryEntryDelete } from './tenant-directory.js';
 import type { TenantJob, TenantRecord, TenantState } from './records.js';
 import { dueShardOf, keys } from './schema.js';
 import type { Db } from './table.js';
@@ -127,11 +128,12 @@ export async function finishTenantJob(db: Db, tenant: TenantRecord, jobId: strin
   return res.ok;
 }
 
-/** The last step of a deletion: the tenant item goes, only if it still carries that job. */
+/** The last step of a deletion: the tenant item goes, with its directory entry, only if it still carries that job. */
 export async function deleteTenantOfJob(db: Db, tenant: string, jobId: string): Promise<boolean> {
-  const res = await conditional(() =>
-    db.doc.send(new DeleteCommand({ TableName: db.table, Key: keys.tenant(tenant), ConditionExpression: '#job.id = :id', ExpressionAttributeNames: { '#job': 'job' }, ExpressionAttributeValues: { ':id': jobId } })),
-  );
+  const res = await transactWrite(db, [
+    { Delete: { TableName: db.table, Key: keys.tenant(tenant), ConditionExpression: '#job.id = :id', ExpressionAttributeNames: { '#job': 'job' }, ExpressionAttributeValues: { ':id': jobId } } },
+    { Delete: directoryEntryDelete(db, tenant) },
+  ]);
   return res.ok;
 }
 
