@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   const { config } = broker.deps;
   console.log(`  ✓ ${adminTokenLine(broker.adminToken, broker.adminTokenFile)}`);
   console.log(`  ✓ issuers: global ${config.issuers.global}, cn ${config.issuers.cn}`);
-  console.log(`  ✓ refresher every ${config.local.refreshIntervalS} s`);
+  console.log(`  ✓ refresher every ${config.refreshIntervalS} s`);
   console.log('');
   console.log(`  ${bold(`listening on ${broker.url}`)}   public URL ${broker.publicUrl}`);
   console.log(`  try: curl ${broker.url}/healthz   ·   API document: ${broker.url}/openapi.json`);

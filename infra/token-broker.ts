@@ -39,12 +39,13 @@ export interface FunctionSpec {
 
 export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
   register: {
-    description: 'PUT|GET|DELETE /v1/tenants/{tenant}: OAuth client registration (discovery, RFC 7591/7592)',
+    description: 'PUT|GET|DELETE /v1/tenants/{tenant}: OAuth client registration (discovery, RFC 7591/7592); GET /v1/tenants; GET /v1/refresher',
     // DELETE and a region move answer within about 8 s (202 when unfinished) and go on after the answer
     // until the invocation's timeout (lib/runtime/after-response.ts); the refresher resumes what is left
     timeout: Duration.seconds(28),
     memorySize: 256,
-    table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'],
+    // BatchGetItem: GET /v1/tenants reads a page's tenant records (and a restricted caller's counts) at once
+    table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'BatchGetItem'],
     key: ['GenerateDataKey', 'Decrypt'],
     events: true,
   },
@@ -94,7 +95,8 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     description: 'GET …/accounts[/{account}], DELETE …/accounts/{account} (revokes upstream), GET …/audit',
     timeout: Duration.seconds(15),
     memorySize: 256,
-    table: ['GetItem', 'Query', 'DeleteItem', 'PutItem'],
+    // UpdateItem: an unlink is one TransactWriteItems, the account's Delete and its tenant's counts' Update
+    table: ['GetItem', 'Query', 'DeleteItem', 'PutItem', 'UpdateItem'],
     key: ['Decrypt'],
     events: true,
   },
@@ -190,6 +192,7 @@ export class TokenBroker extends Construct {
     const issuerCn = props.issuerCn ?? 'https://openapi.longportapp.cn';
     const horizon = props.refreshHorizonSeconds ?? 900;
     const auditDays = props.auditDays ?? 90;
+    const intervalMinutes = props.refreshIntervalMinutes ?? 5;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     validate({ regions, issuer, issuerCn, horizon, auditDays });
 
@@ -219,6 +222,8 @@ export class TokenBroker extends Construct {
       BROKER_REGIONS: regions.join(','),
       BROKER_AUDIT_DAYS: String(auditDays),
       BROKER_REFRESH_HORIZON_S: String(horizon),
+      // the schedule's rate, as the refresher-health route reports it
+      BROKER_REFRESH_INTERVAL_S: String(intervalMinutes * 60),
     };
 
     const functions = {} as Record<FunctionName, BrokerFunction>;
@@ -246,7 +251,6 @@ export class TokenBroker extends Construct {
     for (const [name, f] of Object.entries(http) as [HttpFunctionName, BrokerFunction][]) handlers[name] = f.fn;
     this.api.addRoutes(handlers);
 
-    const intervalMinutes = props.refreshIntervalMinutes ?? 5;
     this.schedule = new RefreshSchedule(this, 'RefreshSchedule', {
       refresher: refresher.fn,
       intervalMinutes,

@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import { DUE_INDEX } from '../lib/store/schema.js';
 
 /** The item actions a function may be granted on the table (never `dynamodb:*`). */
-export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query';
+export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query' | 'BatchGetItem';
 
 /** The variable lib/config.ts reads the table name from. */
 export const TABLE_ENV = 'BROKER_TABLE_NAME';

@@ -29,10 +29,11 @@ export interface BrokerConfig {
   auditDays: number;
   /** Tokens expiring within this many seconds are refreshed by the scheduled refresher. */
   refreshHorizonS: number;
+  /** Seconds between refresher runs: the local timer's period; in AWS the stack sets it to the schedule's rate. */
+  refreshIntervalS: number;
   local: {
     port: number;
     dataDir: string;
-    refreshIntervalS: number;
     adminToken: string | undefined;
     apiKeys: Record<string, ApiKeyGrant>;
     webhookUrl: string | undefined;
@@ -72,10 +73,10 @@ export function loadConfig(env: Env = process.env): BrokerConfig {
     eventBusName: env.BROKER_EVENT_BUS_NAME || undefined,
     auditDays: readInt(env, 'BROKER_AUDIT_DAYS', 90, 1, 3650),
     refreshHorizonS: readInt(env, 'BROKER_REFRESH_HORIZON_S', 900, 60, 86_400),
+    refreshIntervalS: readInt(env, 'BROKER_REFRESH_INTERVAL_S', 60, 1, 86_400),
     local: {
       port,
       dataDir: env.BROKER_DATA_DIR || '.data',
-      refreshIntervalS: readInt(env, 'BROKER_REFRESH_INTERVAL_S', 60, 1, 86_400),
       adminToken: env.BROKER_ADMIN_TOKEN || undefined,
       apiKeys: readApiKeys(env),
       webhookUrl: readUrl(env, 'BROKER_WEBHOOK_URL'),

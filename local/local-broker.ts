@@ -92,7 +92,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     const port = (server.address() as AddressInfo).port;
     const url = `http://127.0.0.1:${port}`;
 
-    const stopRefresher = options.refresher === false ? () => Promise.resolve() : startRefresherTimer(deps, config.local.refreshIntervalS);
+    const stopRefresher = options.refresher === false ? () => Promise.resolve() : startRefresherTimer(deps, config.refreshIntervalS);
     let stopped = false;
     return {
       url,

@@ -34,7 +34,8 @@ describe('loadConfig: defaults (CONTRACT.md "Local mode")', () => {
       allowedRegions: ['global', 'cn'],
       dynamodbEndpoint: undefined,
       kmsKeyId: undefined,
-      local: { port: 8787, dataDir: '.data', refreshIntervalS: 60, adminToken: undefined, apiKeys: {} },
+      refreshIntervalS: 60,
+      local: { port: 8787, dataDir: '.data', adminToken: undefined, apiKeys: {} },
     });
   });
 
@@ -73,7 +74,8 @@ describe('loadConfig: defaults (CONTRACT.md "Local mode")', () => {
     expect(config).toMatchObject({
       dynamodbEndpoint: 'http://127.0.0.1:8000',
       allowedRegions: ['global'],
-      local: { port: 8080, dataDir: '/var/lib/broker', refreshIntervalS: 15, adminToken: 'admin-token-0123456789abcdef' },
+      refreshIntervalS: 15,
+      local: { port: 8080, dataDir: '/var/lib/broker', adminToken: 'admin-token-0123456789abcdef' },
     });
   });
 });

@@ -15,7 +15,7 @@ export interface Caller {
  * (admin ⊇ service). The answer never depends on whether the tenant or account exists.
  */
 export function requireAccess(caller: Caller, tenant: string, need: Role): void {
-  const tenantOk = caller.tenants === '*' || caller.tenants.includes('*') || caller.tenants.includes(tenant);
+  const tenantOk = reachesEveryTenant(caller) || caller.tenants.includes(tenant);
   const roleOk = need === 'service' || caller.role === 'admin';
   if (!tenantOk || !roleOk) throw new BrokerError('forbidden', 403, `this caller may not ${need === 'admin' ? 'administer' : 'read tokens of'} tenant ${tenant}`);
 }
@@ -23,6 +23,16 @@ export function requireAccess(caller: Caller, tenant: string, need: Role): void 
 /** A caller has at least the role a route needs (admin ⊇ service), for routes that name no tenant. */
 export function requireRole(caller: Caller, need: Role): void {
   if (need === 'admin' && caller.role !== 'admin') throw new BrokerError('forbidden', 403, 'this route needs an admin caller');
+}
+
+/** The caller may reach every tenant: the admin token, a key granted `["*"]`, or any IAM caller (IAM decides per path). */
+export const reachesEveryTenant = (caller: Caller): boolean => caller.tenants === '*' || caller.tenants.includes('*');
+
+/** Broker-wide state (the refresher's health) is for an admin of every tenant only. */
+export function requireEveryTenant(caller: Caller): void {
+  requireRole(caller, 'admin');
+  // Precondition: broker-wide state is for an admin of every tenant only
+  if (!reachesEveryTenant(caller)) throw new BrokerError('forbidden', 403, 'this route needs an admin of every tenant');
 }
 
 /** A short fingerprint that names a key in logs without revealing it. */

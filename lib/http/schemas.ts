@@ -143,6 +143,44 @@ export const AccountBody = named(
 
 export const AccountListBody = named(z.object({ accounts: z.array(AccountBody), next: z.optional(z.string()) }), 'AccountList');
 
+export const TenantListQuery = z.object({
+  limit: PageLimit,
+  cursor: z.optional(doc(Identifier, { description: 'The `next` of the previous page' })),
+});
+
+export const TenantSummaryBody = named(
+  z.object({
+    tenant: z.string(),
+    region: Region,
+    client_type: z.enum(['public', 'confidential']),
+    accounts: doc(z.object({ linked: z.number(), needs_reauth: z.number() }), { description: 'How many accounts of the tenant are linked, and how many need a new link' }),
+    state: z.enum(['active', 'moving', 'deleting']),
+  }),
+  'TenantSummary',
+);
+
+export const TenantListBody = named(z.object({ tenants: z.array(TenantSummaryBody), next: z.optional(z.string()) }), 'TenantList');
+
+export const RefresherHealthBody = named(
+  z.object({
+    last_run: z.optional(
+      doc(
+        z.object({
+          at: doc(z.string(), { description: 'When the run ended (ISO 8601)' }),
+          due: z.number(),
+          refreshed: z.number(),
+          skipped: z.number(),
+          failed: doc(z.record(z.string(), z.number()), { description: 'Accounts whose refresh failed, by reason' }),
+          duration_ms: z.number(),
+        }),
+        { description: 'Absent until the refresher has run once' },
+      ),
+    ),
+    interval_s: doc(z.number(), { description: 'Seconds between refresher runs' }),
+  }),
+  'RefresherHealth',
+);
+
 export const AuditQuery = z.object({
   account: z.optional(Identifier),
   since: z.optional(doc(z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }), { example: '2026-11-25T00:00:00Z' })),

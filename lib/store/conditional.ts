@@ -50,6 +50,7 @@ export async function transactWrite(db: Db, items: TransactItem[]): Promise<{ ok
       if (!(err instanceof TransactionCanceledException) && (err as { name?: string }).name !== 'TransactionCanceledException') throw err;
       const reasons = ((err as TransactionCanceledException).CancellationReasons ?? []).map((r) => ({ code: r.Code, old: r.Item ? unmarshall(r.Item) : undefined }));
       if (reasons.some((r) => r.code === 'ConditionalCheckFailed')) return { ok: false as const, reasons };
+      // a transaction canceled by a conflict is sent again, and lands once (TRANSACTION_CONTENTION)
       if (reasons.some((r) => r.code === 'TransactionConflict')) {
         throw new BrokerError('conflict', 409, 'another request changed the same items at the same moment; try again', { cause: err });
       }
