@@ -3,6 +3,7 @@ import { accountTokensContext } from '../lib/broker/account-tokens.js';
 import type { BrokerDeps } from '../lib/broker/deps.js';
 import type { AccountRecord } from '../lib/store/records.js';
 import { dueShardOf, keys } from '../lib/store/schema.js';
+import { addToCounts } from '../lib/store/tenant-directory.js';
 import type { LongPortSimulator } from '../simulator/longport-simulator.js';
 
 /**
@@ -62,4 +63,6 @@ export async function seedAccounts(
     }
   };
   await Promise.all(Array.from({ length: options.parallel ?? 8 }, writer));
+  // the accounts were written straight into the table: their tenant's counts must say so too
+  await addToCounts(deps.db, options.tenant, { linked: options.total });
 }

@@ -72,6 +72,18 @@ const steps: Step[] = [
   { id: 'listAccounts', status: 200, event: () => ({ method: 'GET', url: '/v1/tenants/acme/accounts' }) },
   { id: 'getAccount', status: 200, event: () => ({ method: 'GET', url: ACCOUNT }) },
   { id: 'readAudit', status: 200, event: () => ({ method: 'GET', url: '/v1/tenants/acme/audit' }) },
+  {
+    id: 'listTenants',
+    status: 200,
+    event: () => ({ method: 'GET', url: '/v1/tenants?limit=10' }),
+    then: (a) => expect(a.json()).toEqual({ tenants: [{ tenant: 'acme', region: 'global', client_type: 'public', accounts: { linked: 1, needs_reauth: 0 }, state: 'active' }] }),
+  },
+  {
+    id: 'refresherHealth',
+    status: 200,
+    event: () => ({ method: 'GET', url: '/v1/refresher' }),
+    then: (a) => expect(a.json()).toEqual({ interval_s: 60 }),
+  },
   { id: 'unlinkAccount', status: 204, event: () => ({ method: 'DELETE', url: ACCOUNT }) },
   { id: 'deleteTenant', status: 204, event: () => ({ method: 'DELETE', url: '/v1/tenants/acme' }) },
 ];

@@ -93,6 +93,11 @@ describe("grantAdmin(role, 'acme')", () => {
     expect(allows(patterns, 'GET', '/v1/tenants/globex/accounts')).toBe(false);
     expect(allows(patterns, 'GET', '/v1/tenants/acmecorp/audit')).toBe(false);
   });
+
+  it('reaches neither the tenant list nor the refresher health: those are for callers granted admin of every tenant', () => {
+    expect(allows(patterns, 'GET', '/v1/tenants')).toBe(false);
+    expect(allows(patterns, 'GET', '/v1/refresher')).toBe(false);
+  });
 });
 
 describe('grantAdmin(role) without a tenant', () => {
@@ -102,6 +107,11 @@ describe('grantAdmin(role) without a tenant', () => {
     expect(allows(patterns, 'PUT', '/v1/tenants/acme')).toBe(true);
     expect(allows(patterns, 'DELETE', '/v1/tenants/globex/accounts/bob')).toBe(true);
     expect(allows(patterns, 'GET', '/v1/tenants/globex/audit')).toBe(true);
+  });
+
+  it('reaches the tenant list and the refresher health', () => {
+    expect(allows(patterns, 'GET', '/v1/tenants')).toBe(true);
+    expect(allows(patterns, 'GET', '/v1/refresher')).toBe(true);
   });
 
   it('is still limited to the /v1 routes', () => {
@@ -130,6 +140,8 @@ describe('a tenant group (tenantGroup("emea."))', () => {
     expect(allows(admin, 'DELETE', '/v1/tenants/emea.acme/accounts/alice')).toBe(true);
     expect(allows(admin, 'PUT', '/v1/tenants/emeacorp')).toBe(false);
     expect(allows(admin, 'GET', '/v1/tenants/apac.acme/audit')).toBe(false);
+    expect(allows(admin, 'GET', '/v1/tenants')).toBe(false);
+    expect(allows(admin, 'GET', '/v1/refresher')).toBe(false);
   });
 
   it.each(['emea', '', '*.', 'emea*', 'em ea.', `${'a'.repeat(64)}.`])('refuses the group prefix %j (it must be a tenant id prefix ending in ".", "_" or "-")', (prefix) => {

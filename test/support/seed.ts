@@ -2,6 +2,7 @@ import { accountTokensContext, nextDueAt } from '../../lib/broker/account-tokens
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { linkedAccountPut } from '../../lib/store/accounts.js';
 import type { AccountRecord, AccountTokens } from '../../lib/store/records.js';
+import { addToCounts } from '../../lib/store/tenant-directory.js';
 import { getTenant } from '../../lib/store/tenants.js';
 import type { Harness } from './harness.js';
 
@@ -40,5 +41,7 @@ export async function seedLinkedAccounts(h: Pick<Harness, 'sim' | 'db' | 'deps'>
       }),
     );
   }
+  // the accounts were written straight into the table: their tenant's counts must say so too
+  await addToCounts(h.db, tenant, { linked: count });
   return { accounts, refreshTokens };
 }
