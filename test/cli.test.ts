@@ -16,14 +16,12 @@ import { ADMIN_TOKEN } from './support/harness.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 let b: ConsoleBroker;
-let hasTenantList: boolean;
 /** Whether this broker writes token fingerprints into its trail yet (CONTRACT.md, "Audit trail"). */
 let hasFingerprints: boolean;
 
 beforeAll(async () => {
   b = await startConsoleBroker();
   await seedFleet(b);
-  hasTenantList = (await b.admin('GET', '/v1/tenants')).status === 200;
   await b.admin('GET', '/v1/tenants/globex/accounts/grace/token');
   const trail = (await (await b.admin('GET', '/v1/tenants/globex/audit?limit=200')).json()) as { events: { token_fingerprint?: string }[] };
   hasFingerprints = trail.events.some((e) => typeof e.token_fingerprint === 'string');
@@ -93,15 +91,12 @@ describe('tenants', () => {
     expect(JSON.stringify(machine)).not.toMatch(/secret/i);
   });
 
-  it('tenants list shows every tenant with its counts (GET /v1/tenants; on an older broker: exit 4 saying so)', async () => {
+  it('tenants list shows every tenant with its counts (GET /v1/tenants), as a table and as JSON', async () => {
     const human = await cli(['tenants', 'list']);
-    if (!hasTenantList) {
-      expect(human.code).toBe(EXIT.notFound);
-      expect(human.err).toContain('older than the CLI');
-      return;
-    }
     const machine = parsed<{ tenants: { tenant: string; accounts: { linked: number; needs_reauth: number } }[] }>(await cli(['tenants', 'list', '--json']));
+    expect(human.code, human.err).toBe(EXIT.ok);
     expect(human.out).toMatch(/^TENANT\s+REGION\s+CLIENT\s+LINKED\s+NEEDS_REAUTH\s+STATE$/m);
+    expect(human.out).toMatch(new RegExp(`^acme\\s+global\\s+public\\s+${FLEET.linked.length}\\s+${FLEET.stranded.length}\\s+active$`, 'm'));
     expect(machine.tenants.find((t) => t.tenant === 'acme')?.accounts).toEqual({ linked: FLEET.linked.length, needs_reauth: FLEET.stranded.length });
   });
 });
