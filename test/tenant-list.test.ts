@@ -13,6 +13,7 @@ import { TRANSACTION_CONTENTION } from '../lib/retry.js';
 import { deleteAccountAtGeneration, getAccount, setAccountStatus } from '../lib/store/accounts.js';
 import { linkSessionConfirmation } from '../lib/store/links.js';
 import { keys, secretHash } from '../lib/store/schema.js';
+import { addToCounts } from '../lib/store/tenant-directory.js';
 import type { Db } from '../lib/store/table.js';
 import { api, linkAccount } from './support/flow.js';
 import { startHarness, type Harness } from './support/harness.js';
@@ -110,6 +111,18 @@ describe('GET /v1/tenants: account counts', () => {
     expect((await listTenants()).tenants.map((t) => t.tenant)).toEqual(['beta']);
     expect((await tableItems(h.db)).filter((i) => i.pk === keys.tenantDirectoryPartition).map((i) => i.sk)).toEqual(['beta']);
     expect(await countsOf('beta')).toEqual({ linked: 1, needs_reauth: 0 });
+  });
+
+  it('counts that no registration started (an account write that raced its tenant\'s deletion) list no tenant, and a new registration starts from zero', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    expect((await api(h, 'DELETE', '/v1/tenants/acme')).status).toBe(204);
+    await addToCounts(h.db, 'acme', { linked: 1 });
+
+    expect((await listTenants()).tenants).toEqual([]);
+
+    await register('acme');
+    expect(await countsOf('acme')).toEqual({ linked: 0, needs_reauth: 0 });
   });
 
   it('accounts linked at the same moment in one tenant are each counted once', async () => {

@@ -70,11 +70,13 @@ export async function addToCounts(db: Db, tenant: string, delta: Partial<Pick<Te
   );
 }
 
-const entryOf = (item: Record<string, unknown>): TenantDirectoryEntry => ({
-  tenant: String(item.sk),
-  linked: Number(item.linked ?? 0),
-  needsReauth: Number(item.needsReauth ?? 0),
-});
+/**
+ * An entry as stored, or undefined when no registration wrote it: an ADD made it (a tenant registered
+ * before the directory existed, or an account write that raced its tenant's deletion), so its counts
+ * are not the whole story and it names no tenant.
+ */
+const entryOf = (item: Record<string, unknown>): TenantDirectoryEntry | undefined =>
+  typeof item.tenant === 'string' ? { tenant: item.tenant, linked: Number(item.linked ?? 0), needsReauth: Number(item.needsReauth ?? 0) } : undefined;
 
 /** One page of the directory in tenant-id order: one Query of at most `limit` entries. */
 export async function listDirectory(db: Db, options: { limit: number; cursor?: string | undefined }): Promise<{ items: TenantDirectoryEntry[]; next?: string }> {
@@ -88,9 +90,11 @@ export async function listDirectory(db: Db, options: { limit: number; cursor?: s
       ConsistentRead: true,
     }),
   );
-  const items = (out.Items ?? []).map(entryOf);
-  const last = items[items.length - 1];
-  return out.LastEvaluatedKey && last ? { items, next: last.tenant } : { items };
+  const read = out.Items ?? [];
+  const items = read.flatMap((item) => entryOf(item) ?? []);
+  // the cursor is the last entry read, listed or not
+  const last = read[read.length - 1];
+  return out.LastEvaluatedKey && last ? { items, next: String(last.sk) } : { items };
 }
 
 /**
@@ -111,8 +115,10 @@ export async function getTenantsWithCounts(
     await withRetries(BATCH_GET_REMAINDER, { what: 'tenant list' }, async () => {
       const out = await db.doc.send(new BatchGetCommand({ RequestItems: { [db.table]: { Keys: pending, ConsistentRead: true } } }));
       for (const item of out.Responses?.[db.table] ?? []) {
-        if (item.pk === keys.tenantDirectoryPartition) entries.set(String(item.sk), entryOf(item));
-        else {
+        if (item.pk === keys.tenantDirectoryPartition) {
+          const entry = entryOf(item);
+          if (entry) entries.set(entry.tenant, entry);
+        } else {
           const record = stripKeys<TenantRecord>(item);
           records.set(record.tenant, record);
         }
