@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { ROUTE_DOCS } from './route-docs.js';
 import { ROUTE_LIST, type ErrorStatus, type ResponseDef, type Route } from './route-table.js';
 import { ErrorBody } from './schemas.js';
 
@@ -51,8 +52,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
 function operation(route: Route): Record<string, unknown> {
   const request = route.request;
   const parameters = [...parametersOf(request?.params, 'path'), ...parametersOf(request?.query, 'query')];
+  const docs = ROUTE_DOCS[route.id] as { summary: string; description?: string; responses: Record<string, string> };
   const responses: Record<string, unknown> = {};
-  for (const [status, response] of Object.entries(route.responses) as [string, ResponseDef][]) responses[status] = responseOf(response);
+  for (const [status, response] of Object.entries(route.responses) as [string, ResponseDef][]) responses[status] = responseOf(response, docs.responses[status]!);
   for (const status of route.errors) {
     responses[String(status)] = {
       description: ERROR_TEXT[status],
@@ -61,8 +63,8 @@ function operation(route: Route): Record<string, unknown> {
   }
   return {
     operationId: route.id,
-    summary: route.summary,
-    ...(route.description ? { description: route.description } : {}),
+    summary: docs.summary,
+    ...(docs.description ? { description: docs.description } : {}),
     ...(route.caller === 'public' ? {} : { security: [{ iam: [] }, { bearer: [] }], 'x-caller-role': route.caller }),
     'x-lambda-function': route.fn,
     ...(parameters.length ? { parameters } : {}),
@@ -71,10 +73,10 @@ function operation(route: Route): Record<string, unknown> {
   };
 }
 
-function responseOf(response: ResponseDef): Record<string, unknown> {
-  if (response.html) return { description: response.description, content: { 'text/html': { schema: { type: 'string' } } } };
-  if (!response.schema) return { description: response.description };
-  return { description: response.description, content: { 'application/json': { schema: schemaOf(response.schema) } } };
+function responseOf(response: ResponseDef, description: string): Record<string, unknown> {
+  if (response.html) return { description, content: { 'text/html': { schema: { type: 'string' } } } };
+  if (!response.schema) return { description };
+  return { description, content: { 'application/json': { schema: schemaOf(response.schema) } } };
 }
 
 /** A named schema by reference, any other inline. */

@@ -33,7 +33,9 @@ import {
  *   behind IAM authorization (SigV4) in AWS and a bearer key locally, and need that role for the
  *   route's tenant (`admin` may do everything a `service` may);
  * - the API Gateway routes and the IAM invoke paths of the grant helpers (`infra/routes.ts`);
- * - the input validation of each route and the OpenAPI document (`npm run openapi`).
+ * - the input validation of each route and the OpenAPI document (`npm run openapi`), whose prose
+ *   (summaries, descriptions) sits beside the table in `route-docs.ts`, keyed by route id: only the
+ *   document reads it, so no Lambda bundle carries it.
  */
 export type HttpFunctionName = 'register' | 'authorize' | 'callback' | 'token' | 'refresh' | 'accounts' | 'meta';
 /** One Lambda per file in `functions/`; the refresher has no route (the schedule invokes it). */
@@ -46,7 +48,6 @@ export type CallerRole = 'service' | 'admin';
 export type RouteCaller = 'public' | CallerRole;
 
 export interface ResponseDef {
-  description: string;
   /** JSON body schema; `html` for the browser pages; none for empty answers. */
   schema?: z.ZodMiniType;
   html?: true;
@@ -60,8 +61,6 @@ export interface RouteDef {
   caller: RouteCaller;
   /** The end user's browser calls it: answers and errors are pages, with the browser headers. */
   browser?: true;
-  summary: string;
-  description?: string;
   request?: {
     params?: z.ZodMiniObject;
     query?: z.ZodMiniObject;
@@ -84,14 +83,11 @@ export const ROUTES = {
     path: '/v1/tenants/{tenant}',
     fn: 'register',
     caller: 'admin',
-    summary: "Register the tenant's OAuth client (discovery + dynamic registration), or import one; update an existing tenant's settings",
-    description:
-      'On an existing tenant: `scope` and `return_to_origins` change in place; another `region` needs `"change_region": true` and moves every linked account to needs_reauth, as a job: 200 when it is done within the request, otherwise 202 with `state: "moving"` while the broker finishes it in the background.',
     request: { params: TenantParams, body: { schema: PutTenantBody, required: true } },
     responses: {
-      201: { description: 'Registered', schema: TenantBody },
-      200: { description: 'Already registered (settings updated, or the region move done)', schema: TenantBody },
-      202: { description: 'Region move under way (`state: "moving"`), finished in the background', schema: TenantBody },
+      201: { schema: TenantBody },
+      200: { schema: TenantBody },
+      202: { schema: TenantBody },
     },
     errors: v1Errors(409, 413, 502),
   },
@@ -100,10 +96,8 @@ export const ROUTES = {
     path: '/v1/tenants',
     fn: 'register',
     caller: 'admin',
-    summary: 'The tenants this caller may administer, in tenant-id order, paginated, with their linked and needs_reauth counts',
-    description: 'In AWS only callers granted admin of every tenant reach this route (a grant on some tenants covers their own paths only).',
     request: { query: TenantListQuery },
-    responses: { 200: { description: 'A page of tenants; `next` when there is more', schema: TenantListBody } },
+    responses: { 200: { schema: TenantListBody } },
     errors: v1Errors(),
   },
   getTenant: {
@@ -111,9 +105,8 @@ export const ROUTES = {
     path: '/v1/tenants/{tenant}',
     fn: 'register',
     caller: 'admin',
-    summary: "The tenant's settings and client (no secret), and its state: active, moving or deleting",
     request: { params: TenantParams },
-    responses: { 200: { description: 'The tenant', schema: TenantBody } },
+    responses: { 200: { schema: TenantBody } },
     errors: v1Errors(404),
   },
   deleteTenant: {
@@ -121,10 +114,8 @@ export const ROUTES = {
     path: '/v1/tenants/{tenant}',
     fn: 'register',
     caller: 'admin',
-    summary: 'Unlink every account (revoking upstream), delete the OAuth client (RFC 7592 where possible), then the tenant',
-    description: 'A job: 204 when it is done within the request, otherwise 202 `{ state: "deleting" }` while the broker finishes it in the background, resuming after any crash.',
     request: { params: TenantParams },
-    responses: { 204: { description: 'Deleted' }, 202: { description: 'Deletion under way, finished in the background', schema: TenantJobBody } },
+    responses: { 204: {}, 202: { schema: TenantJobBody } },
     errors: v1Errors(404, 409),
   },
   refresherHealth: {
@@ -132,8 +123,7 @@ export const ROUTES = {
     path: '/v1/refresher',
     fn: 'register',
     caller: 'admin',
-    summary: "The scheduled refresher's last run (due, refreshed, skipped, failed by reason) and its interval; for an admin of every tenant (a broker extension)",
-    responses: { 200: { description: 'The last run, absent before the first one', schema: RefresherHealthBody } },
+    responses: { 200: { schema: RefresherHealthBody } },
     errors: v1Errors(),
   },
   createLink: {
@@ -141,9 +131,8 @@ export const ROUTES = {
     path: '/v1/tenants/{tenant}/accounts/{account}/link',
     fn: 'authorize',
     caller: 'admin',
-    summary: 'Create a link URL (10 minutes) for the end user; it completes one linking at most',
     request: { params: AccountParams, body: { schema: CreateLinkBody, required: false } },
-    responses: { 201: { description: 'Link created', schema: LinkBody } },
+    responses: { 201: { schema: LinkBody } },
     errors: v1Errors(404, 413),
   },
   confirmLink: {
@@ -151,11 +140,8 @@ export const ROUTES = {
     path: '/v1/tenants/{tenant}/accounts/{account}/link/confirm',
     fn: 'authorize',
     caller: 'admin',
-    summary: "Confirm a linking (confirm_links): the tenant's app, having checked that its signed-in user is {account}, links the account",
-    description:
-      'For a tenant registered with `"confirm_links": true`, the callback ends at `return_to?status=confirm&account=…&link_session=…`; this links the account. 404: unknown or expired session (after 10 minutes its tokens are revoked upstream and dropped); 409: already confirmed, or made for another account.',
     request: { params: AccountParams, body: { schema: ConfirmLinkBody, required: true } },
-    responses: { 200: { description: 'Linked: the account as in the account list', schema: AccountBody } },
+    responses: { 200: { schema: AccountBody } },
     errors: v1Errors(404, 409, 413),
   },
   getToken: {
@@ -163,9 +149,8 @@ export const ROUTES = {
     path: '/v1/tenants/{tenant}/accounts/{account}/token',
     fn: 'token',
     caller: 'service',
-    summary: 'A valid access token with at least min_ttl seconds left, refreshed first when needed',
     request: { params: AccountParams, query: TokenQuery },
-    responses: { 200: { description: 'A valid access token (never the refresh token); Cache-Control: no-store', schema: TokenBody } },
+    responses: { 200: { schema: TokenBody } },
     errors: v1Errors(404, 409, 502),
   },
   refreshToken: {
@@ -173,9 +158,8 @@ export const ROUTES = {
     path: '/v1/tenants/{tenant}/accounts/{account}/refresh',
     fn: 'refresh',
     caller: 'service',
-    summary: 'Force a refresh now; same answer as token',
     request: { params: AccountParams },
-    responses: { 200: { description: 'A freshly refreshed access token (never the refresh token); Cache-Control: no-store', schema: TokenBody } },
+    responses: { 200: { schema: TokenBody } },
     errors: v1Errors(404, 409, 502),
   },
   listAccounts: {
@@ -183,9 +167,8 @@ export const ROUTES = {
     path: '/v1/tenants/{tenant}/accounts',
     fn: 'accounts',
     caller: 'admin',
-    summary: "The tenant's accounts in account-id order, paginated (no token material)",
     request: { params: TenantParams, query: AccountListQuery },
-    responses: { 200: { description: 'A page of accounts; `next` when there is more', schema: AccountListBody } },
+    responses: { 200: { schema: AccountListBody } },
     errors: v1Errors(404),
   },
   getAccount: {
@@ -193,9 +176,8 @@ export const ROUTES = {
     path: '/v1/tenants/{tenant}/accounts/{account}',
     fn: 'accounts',
     caller: 'admin',
-    summary: 'One account (no token material)',
     request: { params: AccountParams },
-    responses: { 200: { description: 'The account', schema: AccountBody } },
+    responses: { 200: { schema: AccountBody } },
     errors: v1Errors(404),
   },
   unlinkAccount: {
@@ -203,9 +185,8 @@ export const ROUTES = {
     path: '/v1/tenants/{tenant}/accounts/{account}',
     fn: 'accounts',
     caller: 'admin',
-    summary: 'Unlink: revoke the refresh token upstream (RFC 7009) where possible, then delete every stored token',
     request: { params: AccountParams },
-    responses: { 204: { description: 'Unlinked (also when the provider could not revoke; the audit trail and the AccountUnlinked event say which)' } },
+    responses: { 204: {} },
     errors: v1Errors(404, 409),
   },
   readAudit: {
@@ -213,9 +194,8 @@ export const ROUTES = {
     path: '/v1/tenants/{tenant}/audit',
     fn: 'accounts',
     caller: 'admin',
-    summary: "The tenant's audit trail: links, token reads, refreshes, reauths, unlinks, tenant changes, denied requests",
     request: { params: TenantParams, query: AuditQuery },
-    responses: { 200: { description: 'A page of events; `next` when there is more', schema: AuditListBody } },
+    responses: { 200: { schema: AuditListBody } },
     errors: v1Errors(),
   },
   authorize: {
@@ -224,9 +204,8 @@ export const ROUTES = {
     fn: 'authorize',
     caller: 'public',
     browser: true,
-    summary: "End user's browser: redirects to the provider's authorization endpoint for a link",
     request: { query: AuthorizeQuery },
-    responses: { 302: { description: 'To the discovered authorization_endpoint with state and an S256 challenge; sets the flow cookie' } },
+    responses: { 302: {} },
     errors: [400, 503],
   },
   callback: {
@@ -235,11 +214,10 @@ export const ROUTES = {
     fn: 'callback',
     caller: 'public',
     browser: true,
-    summary: "End user's browser: the provider's redirect back; stores the tokens",
     request: { query: CallbackQuery },
     responses: {
-      303: { description: 'To return_to?status=linked&account=…, return_to?status=confirm&account=…&link_session=… (confirm_links), or return_to?status=error&error=…' },
-      200: { description: 'Account linked', html: true },
+      303: {},
+      200: { html: true },
     },
     errors: [400, 502, 503],
   },
@@ -248,8 +226,7 @@ export const ROUTES = {
     path: '/healthz',
     fn: 'meta',
     caller: 'public',
-    summary: 'Liveness',
-    responses: { 200: { description: 'Alive', schema: HealthBody } },
+    responses: { 200: { schema: HealthBody } },
     errors: [],
   },
   openApi: {
@@ -257,8 +234,7 @@ export const ROUTES = {
     path: '/openapi.json',
     fn: 'meta',
     caller: 'public',
-    summary: 'This OpenAPI 3.1 document',
-    responses: { 200: { description: 'The OpenAPI 3.1 document of this API', schema: OpenApiBody } },
+    responses: { 200: { schema: OpenApiBody } },
     errors: [],
   },
 } as const satisfies Record<string, RouteDef>;

@@ -28,13 +28,16 @@ export const Scope = z.string().check(z.regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21
 
 const Region = z.enum(REGIONS as [string, ...string[]], { error: `must be one of ${REGIONS.join(', ')}` });
 
+const ClientType = z.enum(['public', 'confidential']);
+const TenantStateSchema = z.enum(['active', 'moving', 'deleting']);
+
 export const TenantBody = named(
   z.object({
     tenant: z.string(),
     region: Region,
     issuer: z.string(),
     client_id: z.string(),
-    client_type: z.enum(['public', 'confidential']),
+    client_type: ClientType,
     redirect_uri: z.string(),
     scope: z.string(),
     return_to_origins: z.array(z.string()),
@@ -143,40 +146,25 @@ export const AccountBody = named(
 
 export const AccountListBody = named(z.object({ accounts: z.array(AccountBody), next: z.optional(z.string()) }), 'AccountList');
 
-export const TenantListQuery = z.object({
-  limit: PageLimit,
-  cursor: z.optional(doc(Identifier, { description: 'The `next` of the previous page' })),
-});
+export const TenantListQuery = z.object({ limit: PageLimit, cursor: AccountListQuery.shape.cursor });
 
-export const TenantSummaryBody = named(
+export const TenantListBody = named(
   z.object({
-    tenant: z.string(),
-    region: Region,
-    client_type: z.enum(['public', 'confidential']),
-    accounts: doc(z.object({ linked: z.number(), needs_reauth: z.number() }), { description: 'How many accounts of the tenant are linked, and how many need a new link' }),
-    state: z.enum(['active', 'moving', 'deleting']),
+    tenants: z.array(
+      named(z.object({ tenant: z.string(), region: Region, client_type: ClientType, accounts: z.object({ linked: z.number(), needs_reauth: z.number() }), state: TenantStateSchema }), 'TenantSummary'),
+    ),
+    next: z.optional(z.string()),
   }),
-  'TenantSummary',
+  'TenantList',
 );
 
-export const TenantListBody = named(z.object({ tenants: z.array(TenantSummaryBody), next: z.optional(z.string()) }), 'TenantList');
+/** `failed` maps a reason to a count: described to OpenAPI through its metadata (a zod record would weigh on every bundle). */
+const CountsByReason = doc(z.looseObject({}), { additionalProperties: { type: 'number' } });
 
 export const RefresherHealthBody = named(
   z.object({
-    last_run: z.optional(
-      doc(
-        z.object({
-          at: doc(z.string(), { description: 'When the run ended (ISO 8601)' }),
-          due: z.number(),
-          refreshed: z.number(),
-          skipped: z.number(),
-          failed: doc(z.record(z.string(), z.number()), { description: 'Accounts whose refresh failed, by reason' }),
-          duration_ms: z.number(),
-        }),
-        { description: 'Absent until the refresher has run once' },
-      ),
-    ),
-    interval_s: doc(z.number(), { description: 'Seconds between refresher runs' }),
+    last_run: z.optional(z.object({ at: z.string(), due: z.number(), refreshed: z.number(), skipped: z.number(), failed: CountsByReason, duration_ms: z.number() })),
+    interval_s: z.number(),
   }),
   'RefresherHealth',
 );
