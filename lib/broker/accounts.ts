@@ -100,19 +100,20 @@ export async function unlinkRecord(deps: BrokerDeps, tenant: TenantRecord, recor
 }
 
 /**
- * `GET /v1/tenants/{tenant}/audit`: the tenant's audit trail, oldest first. It outlives the tenant
- * (kept until its TTL), so it can be read after the tenant is deleted.
+ * `GET /v1/tenants/{tenant}/audit`: the trail of the tenant's current incarnation, newest first; a
+ * page costs a bounded number of store reads whatever the filter. While the id is not registered
+ * (the tenant was deleted) the trail its last incarnation left is read, until its TTL.
  */
 export async function readAuditTrail(
   deps: BrokerDeps,
   caller: Caller,
   tenant: string,
-  query: { account?: string | undefined; since?: string | undefined; limit?: number | undefined; cursor?: string | undefined },
+  query: { account?: string | undefined; since?: string | undefined; token_fingerprint?: string | undefined; limit?: number | undefined; cursor?: string | undefined },
 ): Promise<{ events: AuditEvent[]; next?: string }> {
   requireAccess(caller, tenant, 'admin');
-  // sort keys start with the ISO time in UTC: normalise so that string order is time order
+  // sort keys hold the ISO time in UTC: normalise so that string order is time order
   const since = query.since === undefined ? undefined : new Date(query.since).toISOString();
-  return listAudit(deps.db, tenant, { limit: pageSize(query.limit), since, cursor: query.cursor, account: query.account });
+  return listAudit(deps.db, tenant, { limit: pageSize(query.limit), since, cursor: query.cursor, account: query.account, fingerprint: query.token_fingerprint });
 }
 
 const pageSize = (limit: number | undefined) => Math.min(Math.max(1, limit ?? DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE);

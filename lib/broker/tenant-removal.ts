@@ -36,7 +36,7 @@ export async function removeTenant(deps: BrokerDeps, caller: Caller, tenant: str
   await deleteTenant(deps.db, tenant);
   deps.tokenCache.deleteTenant(tenant);
   const accounts = first.accounts + late.accounts;
-  await audit(deps, tenant, 'tenant.delete', { caller: caller.id, outcome: client.deleted ? 'deleted' : `deleted:client_kept:${client.reason}` });
+  await audit(deps, t, 'tenant.delete', { caller: caller.id, outcome: client.deleted ? 'deleted' : `deleted:client_kept:${client.reason}` });
   deps.log.info('tenant.deleted', { tenant, accounts, clientDeleted: client.deleted });
   return { accounts, revoked: first.revoked + late.revoked, clientDeleted: client.deleted };
 }

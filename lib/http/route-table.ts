@@ -183,9 +183,9 @@ export const ROUTES = {
     path: '/v1/tenants/{tenant}/audit',
     fn: 'accounts',
     caller: 'admin',
-    summary: "The tenant's audit trail: links, token reads, refreshes, reauths, unlinks, tenant changes, denied requests",
+    summary: "The tenant's audit trail, newest first: tenant changes, links, token reads (by exposure, with counts), refreshes, reauths, unlinks, denied requests",
     request: { params: TenantParams, query: AuditQuery },
-    responses: { 200: { description: 'A page of events; `next` when there is more', schema: AuditListBody } },
+    responses: { 200: { description: 'A page of events, newest first; `next` when there may be more. Each page costs a bounded number of store reads, whatever the filter', schema: AuditListBody } },
     errors: v1Errors(),
   },
   authorize: {
