@@ -17,14 +17,15 @@ import type { FunctionName, HttpFunctionName, TenantSelector } from './routes.js
 
 export { tenantGroup } from './routes.js';
 import { TokenKey, type KeyAction } from './token-key.js';
-import { TokenTable, type TableAction } from './token-table.js';
+import { operationOf, TokenTable, type TableAction } from './token-table.js';
 
 /**
  * What each function may do, and nothing more: the one place a function's table, key and bus
  * permissions are written. TokenBroker binds each entry (BrokerFunction.bindTable, bindKey,
  * bindEvents), which grants the actions and sets the variable the code reads in one call; a
  * function without `table` (or `key`, `events`) gets neither the permission nor the name.
- * `dueIndexQuery` is `Query` on the index `by-refresh-due` only; `events` is PutEvents on the
+ * `dueIndexQuery` is `Query` on the index `by-refresh-due` only, `auditIndexQuery` on the index
+ * `by-audit-filter` only; `events` is PutEvents on the
  * broker's bus with the broker's source.
  */
 export interface FunctionSpec {
@@ -33,6 +34,7 @@ export interface FunctionSpec {
   memorySize: number;
   table?: readonly TableAction[];
   dueIndexQuery?: boolean;
+  auditIndexQuery?: boolean;
   key?: readonly KeyAction[];
   events?: boolean;
 }
@@ -72,7 +74,8 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     description: 'GET …/token: a valid access token, refreshed first when needed',
     timeout: Duration.seconds(10),
     memorySize: 512,
-    table: ['GetItem', 'PutItem', 'UpdateItem'],
+    // ConditionCheckItem: a token.read is written in one transaction with its exposure marker
+    table: ['GetItem', 'PutItem', 'UpdateItem', 'ConditionCheckItem'],
     key: ['GenerateDataKey', 'Decrypt'],
     events: true,
   },
@@ -80,7 +83,7 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     description: 'POST …/refresh: forces a refresh now',
     timeout: Duration.seconds(10),
     memorySize: 256,
-    table: ['GetItem', 'PutItem', 'UpdateItem'],
+    table: ['GetItem', 'PutItem', 'UpdateItem', 'ConditionCheckItem'],
     key: ['GenerateDataKey', 'Decrypt'],
     events: true,
   },
@@ -89,6 +92,7 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     timeout: Duration.seconds(15),
     memorySize: 256,
     table: ['GetItem', 'Query', 'DeleteItem', 'PutItem'],
+    auditIndexQuery: true,
     key: ['Decrypt'],
     events: true,
   },
@@ -226,7 +230,7 @@ export class TokenBroker extends Construct {
         ...(name === 'refresher' && props.refresherConcurrency !== undefined ? { reservedConcurrentExecutions: props.refresherConcurrency } : {}),
         ...(props.code ? { code: props.code } : {}),
       });
-      if (spec.table) fn.bindTable(this.table, spec.table, { dueIndexQuery: spec.dueIndexQuery ?? false });
+      if (spec.table) fn.bindTable(this.table, spec.table, { dueIndexQuery: spec.dueIndexQuery ?? false, auditIndexQuery: spec.auditIndexQuery ?? false });
       if (spec.key) fn.bindKey(this.key, spec.key);
       if (spec.events) fn.bindEvents(this.events);
       functions[name] = fn;
@@ -250,7 +254,7 @@ export class TokenBroker extends Construct {
       functions,
       api: this.api,
       table: this.table,
-      tableOperations: [...new Set(Object.values(FUNCTIONS).flatMap((f) => [...(f.table ?? []), ...(f.dueIndexQuery ? (['Query'] as const) : [])]))],
+      tableOperations: [...new Set(Object.values(FUNCTIONS).flatMap((f) => [...(f.table ?? []), ...(f.dueIndexQuery || f.auditIndexQuery ? (['Query'] as const) : [])].map(operationOf)))],
       key: this.key,
       metrics: this.metrics,
       refreshIntervalMinutes: intervalMinutes,
