@@ -257,5 +257,7 @@ describe('token route: what a read costs (DynamoDB calls recorded on the client)
     expect(Number(beyondBound.retryAfter)).toBeGreaterThan(0);
     expect(storeBack).toMatchObject({ status: 200, body: { access_token: first } });
     expect(h.logs.filter((l) => l.includes('"event":"token.served_stale"'))).toHaveLength(1);
+    const served = h.logs.map((l) => JSON.parse(l) as { event: string; status: number; cache?: string }).filter((l) => l.event === 'http.access' && l.status === 200);
+    expect(served.slice(-4).map((l) => l.cache)).toEqual(['hit', 'stale', 'stale', 'hit']);
   });
 });

@@ -26,12 +26,13 @@ function digestOf(callerId: string): string {
  * - A caller known to hold that event already (from this instance's own write, or the account's
  *   exposure hint) gets the token with no I/O at all.
  * - Otherwise one transaction writes the marker and the event (`recordExposure`); when another
- *   instance was first, it writes nothing. Then the caller joins the account's hint, so that other
+ *   instance was first, it writes nothing. Concurrent reads of this instance share that write (only
+ *   the first is the recorded read). Then the caller joins the account's hint, so that other
  *   instances reading the account learn it without a write.
  * - When the event cannot be written, the token is not served: the read fails instead.
  */
 export async function exposeToken(
-  deps: Pick<BrokerDeps, 'db' | 'auditLog' | 'clock' | 'log'>,
+  deps: Pick<BrokerDeps, 'db' | 'auditLog' | 'clock' | 'log' | 'singleFlight'>,
   callerId: string,
   target: { tenant: string; account: string },
   entry: CachedToken,
@@ -40,6 +41,24 @@ export async function exposeToken(
   const digest = digestOf(callerId);
   const hint = hintOf(digest);
   if (entry.exposedTo.has(hint)) return false;
+  let first = false;
+  const recorded = await deps.singleFlight.run(`expose:${target.tenant}/${target.account}/${entry.fingerprint}/${digest}`, () => {
+    first = true;
+    return recordOnce(deps, callerId, digest, target, entry, outcome);
+  });
+  entry.exposedTo.add(hint);
+  return first && recorded;
+}
+
+/** The exposure's transaction (retried on a lost race), then the account's hint. */
+async function recordOnce(
+  deps: Pick<BrokerDeps, 'db' | 'auditLog' | 'clock' | 'log'>,
+  callerId: string,
+  digest: string,
+  target: { tenant: string; account: string },
+  entry: CachedToken,
+  outcome: string,
+): Promise<boolean> {
   const hintIsOfThisToken = entry.exposedTo.size > 0;
   const recorded = await withRetries(EXPOSURE_WRITE, { what: 'audit write' }, async (attempt) => {
     // the incarnation this instance knows first; after a failed check, the one stored now
@@ -59,8 +78,7 @@ export async function exposeToken(
     if (res === 'trail_moved') throw new BrokerError('conflict', 409, `tenant ${target.tenant} changed while this read was being recorded; try again`);
     return res === 'recorded';
   });
-  entry.exposedTo.add(hint);
   const hinted = { ...target, generation: entry.generation, linkedAt: entry.linkedAt, fingerprint: entry.fingerprint };
-  await addExposureHint(deps.db, hinted, hint, hintIsOfThisToken).catch((err: unknown) => deps.log.warn('audit.hint_failed', { ...target, err }));
+  await addExposureHint(deps.db, hinted, hintOf(digest), hintIsOfThisToken).catch((err: unknown) => deps.log.warn('audit.hint_failed', { ...target, err }));
   return recorded;
 }

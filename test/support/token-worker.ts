@@ -1,7 +1,9 @@
 /**
  * One broker process of a multi-process test or benchmark: it builds the broker in-process against
  * the shared table, key and simulator named in its environment, says `ready`, waits for `go` on
- * stdin, fires WORKER_CALLS concurrent token requests through the HTTP app and prints a JSON summary.
+ * stdin, fires WORKER_CALLS concurrent token requests through the HTTP app (as WORKER_BEARER, default
+ * the admin token; more keys in WORKER_API_KEYS), writes its read counts as a stopping server does,
+ * and prints a JSON summary.
  */
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../../lib/config.js';
@@ -20,7 +22,14 @@ const need = (key: string): string => {
   return value;
 };
 
-const config = loadConfig({ LONGPORT_ISSUER: need('WORKER_ISSUER'), BROKER_PUBLIC_URL: 'http://localhost:8787', BROKER_ADMIN_TOKEN: need('WORKER_ADMIN'), BROKER_TABLE_NAME: need('WORKER_TABLE') });
+const config = loadConfig({
+  LONGPORT_ISSUER: need('WORKER_ISSUER'),
+  BROKER_PUBLIC_URL: 'http://localhost:8787',
+  BROKER_ADMIN_TOKEN: need('WORKER_ADMIN'),
+  BROKER_TABLE_NAME: need('WORKER_TABLE'),
+  BROKER_API_KEYS: env.WORKER_API_KEYS,
+});
+const bearer = env.WORKER_BEARER || config.local.adminToken;
 const deps = assembleDeps({
   config,
   db: createDb({ table: config.tableName, endpoint: need('WORKER_DYNAMO') }),
@@ -36,11 +45,12 @@ async function fire() {
   const started = performance.now();
   const results = await Promise.all(
     Array.from({ length: calls }, async () => {
-      const res = await app.request(`http://localhost:8787${path}`, { headers: { authorization: `Bearer ${config.local.adminToken}` } });
+      const res = await app.request(`http://localhost:8787${path}`, { headers: { authorization: `Bearer ${bearer}` } });
       const body = (await res.json()) as { access_token?: string; error?: string };
       return { status: res.status, token: body.access_token, error: body.error };
     }),
   );
+  await deps.readCounts.flush();
   const statuses: Record<string, number> = {};
   for (const r of results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
   return { statuses, tokens: [...new Set(results.map((r) => r.token).filter(Boolean))], errors: [...new Set(results.map((r) => r.error).filter(Boolean))], ms: performance.now() - started };
