@@ -87,7 +87,7 @@ export async function unlinkRecord(deps: BrokerDeps, tenant: TenantRecord, recor
     // !res.current: a concurrent unlink deleted it first; the account is gone either way
     deps.tokenCache.delete(TokenCache.key(tenant.tenant, record.account));
     const outcome = revocation.revoked ? 'revoked' : `not_revoked:${revocation.reason}`;
-    await audit(deps, tenant.tenant, 'account.unlink', { caller: callerId, account: record.account, outcome });
+    await audit(deps, tenant, 'account.unlink', { caller: callerId, account: record.account, outcome });
     deps.log.info('account.unlinked', { tenant: tenant.tenant, account: record.account, revoked: revocation.revoked, reason: revocation.reason });
     await deps.events.publish('AccountUnlinked', {
       tenant: tenant.tenant,

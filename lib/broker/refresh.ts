@@ -136,8 +136,10 @@ export async function refreshHeld(
   let tokens: AccountTokens;
   let granted: GrantedTokens;
   let reauthReason: string | undefined;
+  let tenantRecord: TenantRecord | undefined;
   try {
     const tenant = await (req.tenantOf ?? (async (t: string) => reregisterIfSecretExpired(deps, await readTenant(deps, t))))(rec.tenant);
+    tenantRecord = tenant;
     tokens = await openTokens(deps, rec);
     // tokens go back only to the issuer that granted them, with the client that holds them: after a
     // region move the tenant's client belongs to another issuer, so the end user must link again
@@ -194,7 +196,8 @@ export async function refreshHeld(
     rotated: Boolean(granted!.refresh_token),
   });
   deps.tokenCache.remember(committed.record, next.access_token, now);
-  await audit(deps, rec.tenant, 'token.refresh', { caller: req.caller, account: rec.account, outcome: 'refreshed' });
+  // the tenant record read above names the trail's incarnation: no second read
+  await audit(deps, tenantRecord ?? rec.tenant, 'token.refresh', { caller: req.caller, account: rec.account, outcome: 'refreshed' });
   if (rec.lastError) await deps.events.publish('AccountRecovered', { tenant: rec.tenant, account: rec.account, reason: rec.lastError });
   return { record: committed.record, accessToken: next.access_token, refreshed: true, stale: false };
 }

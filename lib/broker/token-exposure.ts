@@ -5,16 +5,17 @@ import type { BrokerDeps } from './deps.js';
 import type { CachedToken } from './token-cache.js';
 
 /** Caller labels and their digests: a service calls with the same few labels again and again. */
-const digests = new Map<string, string>();
+const digests = new Map<string, { digest: string; hint: string }>();
 
-function digestOf(callerId: string): string {
-  let digest = digests.get(callerId);
-  if (digest === undefined) {
+function digestOf(callerId: string): { digest: string; hint: string } {
+  let known = digests.get(callerId);
+  if (known === undefined) {
     if (digests.size >= 10_000) digests.clear();
-    digest = callerDigest(callerId);
-    digests.set(callerId, digest);
+    const digest = callerDigest(callerId);
+    known = { digest, hint: hintOf(digest) };
+    digests.set(callerId, known);
   }
-  return digest;
+  return known;
 }
 
 /**
@@ -38,8 +39,7 @@ export async function exposeToken(
   entry: CachedToken,
   outcome: string,
 ): Promise<boolean> {
-  const digest = digestOf(callerId);
-  const hint = hintOf(digest);
+  const { digest, hint } = digestOf(callerId);
   if (entry.exposedTo.has(hint)) return false;
   let first = false;
   const recorded = await deps.singleFlight.run(`expose:${target.tenant}/${target.account}/${entry.fingerprint}/${digest}`, () => {
