@@ -30,7 +30,9 @@ beforeAll(async () => {
   b = await startConsoleBroker();
   await seedFleet(b);
   const tenants = await b.admin('GET', '/v1/tenants');
-  const audit = (await (await b.admin('GET', '/v1/tenants/acme/audit?limit=200')).json()) as { events: { token_fingerprint?: string }[] };
+  // a token read leaves a token.read with its fingerprint, on a broker that audits by exposure
+  await b.admin('GET', '/v1/tenants/globex/accounts/grace/token');
+  const audit = (await (await b.admin('GET', '/v1/tenants/globex/audit?limit=200')).json()) as { events: { token_fingerprint?: string }[] };
   // a broker that identifies the caller on every /v1 path refuses a wrong token even where it has no route
   const refused = await fetch(`${b.url}/v1/tenants`, { headers: { authorization: 'Bearer not-the-admin-token-0000' } });
   has = { tenantList: tenants.status === 200, fingerprints: audit.events.some((e) => typeof e.token_fingerprint === 'string'), refusalAtSignIn: refused.status === 401 };

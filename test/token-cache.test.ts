@@ -1,18 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TokenCache, type CachedToken } from '../lib/broker/token-cache.js';
-import { loadConfig } from '../lib/config.js';
 import { localDataKeys } from '../lib/crypto/local-keys.js';
-import { memoryPublisher } from '../lib/events.js';
-import { buildBrokerApp } from '../lib/http/broker-app.js';
-import { ALL_GROUPS } from '../lib/http/routes/index.js';
-import { silentLogger } from '../lib/log.js';
-import { assembleDeps } from '../lib/runtime/assemble.js';
 import { createDb } from '../lib/store/table.js';
 import { dynamoEndpoint, freshTable } from './support/dynamo.js';
+import { anotherInstance } from './support/another-instance.js';
 import { countingKeys } from './support/counting-keys.js';
 import { api, linkAccount } from './support/flow.js';
-import { ADMIN_TOKEN, PUBLIC_URL, startHarness, type Harness } from './support/harness.js';
+import { startHarness, type Harness } from './support/harness.js';
 import { recordStoreCalls } from './support/store-calls.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
@@ -136,12 +131,7 @@ describe('token route: what a read costs (DynamoDB calls recorded on the client)
   };
 
   /** A second broker instance on the same table and key (another process, as far as the trail can tell). */
-  function secondInstance() {
-    const config = loadConfig({ LONGPORT_ISSUER: h.sim.issuer, BROKER_PUBLIC_URL: PUBLIC_URL, BROKER_ADMIN_TOKEN: ADMIN_TOKEN, BROKER_TABLE_NAME: h.db.table });
-    const deps = assembleDeps({ config, db: createDb({ table: h.db.table, endpoint: dynamoEndpoint() }), keys: localDataKeys(masterKey), events: memoryPublisher(), log: silentLogger, clock: h.clock });
-    const app = buildBrokerApp(deps, ALL_GROUPS);
-    return (method: string, path: string) => app.request(`${PUBLIC_URL}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  }
+  const secondInstance = () => anotherInstance(h, { masterKey }).request;
 
   async function start(options: { db?: Harness['db'] } = {}) {
     keys = countingKeys(localDataKeys(masterKey));

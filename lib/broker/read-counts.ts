@@ -134,7 +134,11 @@ export class TokenReadCounts {
     const items = this.unsent;
     this.unsent = [];
     const byTenant = new Map<string, Count[]>();
-    for (const c of counts) byTenant.set(c.tenant, [...(byTenant.get(c.tenant) ?? []), c]);
+    for (const c of counts) {
+      const list = byTenant.get(c.tenant);
+      if (list) list.push(c);
+      else byTenant.set(c.tenant, [c]);
+    }
     for (const [tenant, list] of byTenant) {
       let trail;
       try {

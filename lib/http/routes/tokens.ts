@@ -1,9 +1,9 @@
+import type { Context } from 'hono';
 import { DEFAULT_MIN_TTL_S, getToken, type ServedToken } from '../../broker/tokens.js';
 import type { BrokerDeps } from '../../broker/deps.js';
 import type { AppEnv } from '../app-env.js';
 import { deadlineOf } from '../callers.js';
 import { defineRoutes } from '../route-group.js';
-import type { Context } from 'hono';
 
 /** `GET …/token`: a valid access token, refreshed first when needed. */
 export const tokenRoutes = defineRoutes<'token', BrokerDeps>('token', {
