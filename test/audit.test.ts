@@ -226,6 +226,20 @@ describe('the audit trail', () => {
     expect([byAccount.events, byToken.events, olderPages.events]).toEqual([[], [], []]);
   });
 
+  it('a count lands in the trail of the incarnation that existed when its reads began', async () => {
+    h = await startHarness();
+    tickingClock(h);
+    await linkAccount(h, 'acme', 'alice');
+    for (let i = 0; i < 3; i++) expect((await tokenOf(h)).status).toBe(200);
+    expect((await api(h, 'DELETE', '/v1/tenants/acme')).status).toBe(204);
+    expect((await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' })).status).toBe(201);
+
+    await h.deps.readCounts.flush();
+
+    expect((await trail(h)).events.map((e) => e.action)).toEqual(['tenant.register']);
+    expect(h.logs.filter((l) => l.includes('"event":"audit.counts_dropped"') && l.includes('"reason":"before_incarnation"'))).toHaveLength(1);
+  });
+
   it('failed reads are counted the same way, with outcome failed:<code>', async () => {
     h = await startHarness();
     await linkAccount(h, 'acme', 'alice');

@@ -102,9 +102,12 @@ export class TokenCache {
     if (state.hint?.fingerprint === entry.fingerprint) for (const caller of state.hint.callers) entry.exposedTo.add(caller);
   }
 
-  /** A revalidation could not reach the store: the next attempt waits `retryAfterMs`. */
-  revalidationFailed(entry: CachedToken): void {
-    entry.retryAt = this.monotonic() + this.retryAfterMs;
+  /** A revalidation could not reach the store: the next attempt waits `retryAfterMs`. Answers whether this is news (no wait was running). */
+  revalidationFailed(entry: CachedToken): boolean {
+    const t = this.monotonic();
+    const news = entry.retryAt === undefined || t >= entry.retryAt;
+    entry.retryAt = t + this.retryAfterMs;
+    return news;
   }
 
   /** True when the store's `state` still names the token set of `entry`. */

@@ -40,6 +40,7 @@ export async function exposeToken(
   outcome: string,
 ): Promise<boolean> {
   const { digest, hint } = digestOf(callerId);
+  // a caller known to have its token.read (this instance's write, or the account's exposure hint) gets the token with no write
   if (entry.exposedTo.has(hint)) return false;
   let first = false;
   const recorded = await deps.singleFlight.run(`expose:${target.tenant}/${target.account}/${entry.fingerprint}/${digest}`, () => {

@@ -32,6 +32,7 @@ export async function getToken(
   options: { mode: RefreshMode; minTtlS: number; deadline: number },
 ): Promise<ServedToken> {
   requireAccess(caller, target.tenant, 'service');
+  // counts are written in the background of a read once the oldest is 30 s old, and never delay its answer
   deps.readCounts.flushIfDue();
   try {
     return await serveToken(deps, caller, target, options);
@@ -98,8 +99,8 @@ async function fromCache(deps: BrokerDeps, target: { tenant: string; account: st
     if (!deps.tokenCache.mayServeStale(found.entry)) {
       throw new BrokerError('temporarily_unavailable', 503, "the broker's table is unreachable or busy; try again shortly", { cause: err, retryAfterS: 1 });
     }
-    deps.tokenCache.revalidationFailed(found.entry);
-    deps.log.warn('token.served_stale', { tenant: target.tenant, account: target.account, reason: 'store_unreachable', err });
+    // once per failed attempt, however many reads shared it
+    if (deps.tokenCache.revalidationFailed(found.entry)) deps.log.warn('token.served_stale', { tenant: target.tenant, account: target.account, reason: 'store_unreachable', err });
     return { entry: found.entry, stale: true };
   }
 }

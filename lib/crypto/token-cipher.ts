@@ -85,7 +85,8 @@ export function createTokenCipher(provider: DataKeyProvider, options: { dataKeys
   return {
     async seal(value, context) {
       const nowS = Math.floor(clock() / 1000);
-      // the data key of the value just opened under this context seals its successor, within bounds
+      // the data key of the value just opened under this context seals its successor, within bounds;
+      // the data key of one context never seals another context's value (the cache is keyed by context)
       const reused = dataKeys.takeForSeal(contextAad(context).toString('utf8'), nowS);
       const key = reused ?? { ...(await provider.generateDataKey(context)), seals: 1, bornAtS: nowS };
       try {

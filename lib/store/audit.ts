@@ -142,6 +142,7 @@ export interface AuditPage {
  * id is not registered, the trail its last incarnation left (until its TTL); never an older one.
  */
 export async function listAudit(db: Db, tenant: string, options: AuditQueryOptions): Promise<AuditPage> {
+  // a tenant deleted and registered again starts a new trail; the old one is not readable through the new tenant
   const incarnation = options.incarnation ?? (await tenantIncarnation(db, tenant)) ?? (await latestIncarnation(db, tenant));
   if (incarnation === undefined) return { events: [] };
   const inc = incarnationKey(incarnation);
@@ -149,6 +150,7 @@ export async function listAudit(db: Db, tenant: string, options: AuditQueryOptio
   const range = { lo: `${inc}#${options.since ?? ''}`, hi: `${inc}#${options.cursor ?? '~'}` };
   if (range.lo > range.hi) return { events: [] };
   const fetch = options.limit + 1; // the cursor's own event is in range (BETWEEN is inclusive)
+  // every page of GET …/audit costs a bounded number of store reads, whatever the filter
   if (options.fingerprint) return filteredPage(db, keys.auditByToken(tenant, options.fingerprint), range, options.limit, fetch, options.account);
   if (options.account) return filteredPage(db, keys.auditByAccount(tenant, options.account), range, options.limit, fetch);
   return mergedPage(db, tenant, range, options.limit, fetch);
