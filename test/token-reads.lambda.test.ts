@@ -5,15 +5,23 @@
  * counts a warm instance writes in the background of its invocations, and the trail of a tenant
  * deleted and registered again.
  */
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { accountTokensContext } from '../lib/broker/account-tokens.js';
+import { MAX_SEALS_PER_DATA_KEY } from '../lib/crypto/data-key-cache.js';
+import { kmsDataKeys } from '../lib/crypto/kms-keys.js';
+import { createTokenCipher } from '../lib/crypto/token-cipher.js';
 import { awsClientsOf, lambdaDeps } from '../lib/runtime/aws.js';
 import { listAudit } from '../lib/store/audit.js';
 import { tokenFingerprint } from '../lib/store/exposures.js';
 import type { Db } from '../lib/store/table.js';
 import type { LongPortSimulator } from '../simulator/longport-simulator.js';
-import { TEST_PRINCIPAL, type IamPrincipal } from './support/apigw.js';
+import { lambdaContext, TEST_PRINCIPAL, type IamPrincipal } from './support/apigw.js';
+import { recordCommandsOf } from './support/aws-commands.js';
+import { FAKE_KEY_ARN } from './support/fake-kms.js';
 import { useLambdaDeployment } from './support/lambda-deployment.js';
+import { keys } from '../lib/store/schema.js';
 import { recordStoreCalls } from './support/store-calls.js';
 
 const lambda = useLambdaDeployment();
@@ -120,6 +128,55 @@ describe('what a token read costs, through the token function', () => {
     expect(lines[0]).toMatchObject({ method: 'GET', tenant: 'acme', account: 'alice', caller: SERVICE.userArn });
     const text = lambda.logLines.join('\n');
     for (const token of [first, refreshed].map((a) => a.json<{ access_token: string }>().access_token)) expect(text).not.toContain(token);
+  });
+});
+
+/**
+ * Seals alice's token set again and again (each open and seal as a refresh does them) until its data
+ * key has sealed MAX_SEALS_PER_DATA_KEY values, and stores that envelope: the next seal must not use it.
+ */
+async function spendDataKey(): Promise<void> {
+  const cipher = createTokenCipher(kmsDataKeys(new KMSClient({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test' } }), FAKE_KEY_ARN));
+  const context = accountTokensContext('acme', 'alice');
+  const item = (await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.account('acme', 'alice'), ConsistentRead: true }))).Item!;
+  let sealed = item.sealedTokens as string;
+  while (Number(sealed.split('.')[3]) < MAX_SEALS_PER_DATA_KEY) sealed = await cipher.seal(await cipher.open(sealed, context), context);
+  await db.doc.send(new UpdateCommand({ TableName: db.table, Key: keys.account('acme', 'alice'), UpdateExpression: 'SET sealedTokens = :sealed', ExpressionAttributeValues: { ':sealed': sealed } }));
+}
+
+describe('a data key that has sealed 24 token sets is not used again: the next refresh asks KMS for a new one', () => {
+  const refreshedOnce = async (refresh: () => Promise<unknown>) => {
+    await spendDataKey();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 3570 * 1000);
+    await lambda.coldStart();
+    lambda.kms.clearCalls();
+    await refresh();
+    const sealed = (await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.account('acme', 'alice'), ConsistentRead: true }))).Item!.sealedTokens as string;
+    return { commands: kmsCommands(), seals: sealed.split('.')[3] };
+  };
+
+  it('through the refresh function', async () => {
+    const outcome = await refreshedOnce(async () => expect((await lambda.send('refresh', { method: 'POST', url: '/v1/tenants/acme/accounts/alice/refresh', iam: SERVICE })).status).toBe(200));
+
+    expect(outcome).toEqual({ commands: ['Decrypt', 'GenerateDataKey'], seals: '1' });
+  });
+
+  it('through the token function (a token that is due)', async () => {
+    const outcome = await refreshedOnce(async () => expect((await read()).status).toBe(200));
+
+    expect(outcome).toEqual({ commands: ['Decrypt', 'GenerateDataKey'], seals: '1' });
+  });
+
+  it('through the scheduled refresher', async () => {
+    const outcome = await refreshedOnce(async () => {
+      const { handler } = await import('../functions/refresher.js');
+      lambdaDeps('refresher');
+      recordCommandsOf('refresher');
+      expect(await handler({}, lambdaContext(60_000, 'refresher'))).toMatchObject({ due: 1, refreshed: 1 });
+    });
+
+    expect(outcome).toEqual({ commands: ['Decrypt', 'GenerateDataKey'], seals: '1' });
   });
 });
 

@@ -180,11 +180,14 @@ async function filteredPage(db: Db, filter: string, range: Range, limit: number,
 }
 
 /**
- * An unfiltered page: one Query per shard (newest first, `fetch` items each), merged. An item is
- * served only when no shard that has more could hold a newer one: below the oldest item of a shard
- * that was cut off, the merge is incomplete and the page ends.
+ * An unfiltered page: one Query per shard (newest first), merged. Events go to a random shard, so a
+ * page's events spread evenly over the shards: each is asked for twice its share (and a little), not
+ * for the whole page. An item is served only when no shard that has more could hold a newer one:
+ * below the oldest item of a shard that was cut off, the merge is incomplete and the page ends there
+ * (rarely short of `limit`; `next` goes on).
  */
 async function mergedPage(db: Db, tenant: string, range: Range, limit: number, fetch: number): Promise<AuditPage> {
+  const perShard = Math.min(fetch, Math.ceil((2 * fetch) / AUDIT_SHARDS) + 2);
   const outs = await Promise.all(
     shards().map((shard) =>
       db.doc.send(
@@ -193,7 +196,7 @@ async function mergedPage(db: Db, tenant: string, range: Range, limit: number, f
           KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
           ExpressionAttributeValues: { ':pk': keys.auditShard(tenant, shard), ':lo': range.lo, ':hi': range.hi },
           ScanIndexForward: false,
-          Limit: fetch,
+          Limit: perShard,
         }),
       ),
     ),
