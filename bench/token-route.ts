@@ -101,44 +101,41 @@ export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimul
 
     // latency: cache misses of an already-exposed token vs the raw store read + decrypt they contain,
     // and cache hits one at a time (the same HTTP round trip and broker layers, no I/O)
-    const hitMs: number[] = [];
-    for (let i = 0; i < options.samples; i++) {
-      const t = performance.now();
-      await expectOk(await fetch(tokenUrl, { headers: auth }));
-      hitMs.push(performance.now() - t);
-    }
-    const missMs: number[] = [];
-    const missCalls = recordStoreCalls(db);
-    counting.reset();
-    for (let i = 0; i < options.samples; i++) {
+    const fetchHit = () => fetch(tokenUrl, { headers: auth }).then(expectOk);
+    const fetchMiss = () => {
       broker.deps.tokenCache.delete('bench/alice');
-      const t = performance.now();
-      await expectOk(await fetch(tokenUrl, { headers: auth }));
-      missMs.push(performance.now() - t);
-    }
-    const missKms = counting.total();
-    missCalls.stop();
+      return fetch(tokenUrl, { headers: auth }).then(expectOk);
+    };
     const cipher = createTokenCipher(counting.provider);
-    const rawMs: number[] = [];
-    const rawWithAuditMs: number[] = [];
-    for (let i = 0; i < options.samples; i++) {
-      let t = performance.now();
+    const raw = async () => {
       const item = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.account('bench', 'alice'), ConsistentRead: true }));
       await cipher.open(item.Item!.sealedTokens as string, accountTokensContext('bench', 'alice'));
-      rawMs.push(performance.now() - t);
-      t = performance.now();
-      const again = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.account('bench', 'alice'), ConsistentRead: true }));
-      await cipher.open(again.Item!.sealedTokens as string, accountTokensContext('bench', 'alice'));
-      await db.doc.send(new PutCommand({ TableName: db.table, Item: { pk: 'AUDIT#bench#raw', sk: `${new Date().toISOString()}#raw${i}`, action: 'token.read' } }));
-      rawWithAuditMs.push(performance.now() - t);
-    }
+    };
+    let rawAudits = 0;
+    const rawWithAudit = async () => {
+      await raw();
+      await db.doc.send(new PutCommand({ TableName: db.table, Item: { pk: 'AUDIT#bench#raw', sk: `${new Date().toISOString()}#raw${rawAudits++}`, action: 'token.read' } }));
+    };
+    // one of each in turn, so that a change in the machine's load weighs on all of them alike
+    const missCalls = recordStoreCalls(db);
+    const missOnly = { calls: [] as typeof missCalls.calls, kms: 0 };
+    const measuredMiss = async () => {
+      const [calls, kms] = [missCalls.calls.length, counting.total()];
+      await fetchMiss();
+      missOnly.calls.push(...missCalls.calls.slice(calls));
+      missOnly.kms += counting.total() - kms;
+    };
+    const [hitMs, missMs, rawMs, rawWithAuditMs] = (await timedInTurn([fetchHit, measuredMiss, raw, rawWithAudit], options.samples)) as [number[], number[], number[], number[]];
+    missCalls.stop();
+    const misses = options.samples + warmUpOf(options.samples);
+    const missUsd = costUsd(missOnly.calls, missOnly.kms) / misses;
 
     // DynamoDB unreachable: cached fetches of an already-exposed caller, revalidated every 0.5 s (and failing)
     const served = await duringOutage(broker, tokenUrl, auth, proxy, table, { ...options, durationS: options.outageS });
 
     const requests = cached.requests;
     const cachedUsd = costUsd(cachedCalls, cachedKms) / requests;
-    const uncachedUsd = costUsd(missCalls.calls, missKms) / options.samples;
+    const uncachedUsd = missUsd;
     return {
       healthz_rps: Math.round(bare.rps),
       cached_fetch_rps: Math.round(cached.rps),
@@ -154,7 +151,8 @@ export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimul
       miss_fetch_vs_raw_store_plus_audit_write: round(p50(missMs) / p50(rawWithAuditMs), 3),
       hit_fetch_p50_ms: round(p50(hitMs), 2),
       diagnostic_miss_beyond_a_hit_vs_raw_store: round((p50(missMs) - p50(hitMs)) / p50(rawMs), 3),
-      dynamodb_calls_per_miss: round(missCalls.calls.length / options.samples, 3),
+      dynamodb_calls_per_miss: round(missOnly.calls.length / misses, 3),
+      kms_calls_per_miss_in_run: round(missOnly.kms / misses, 3),
       kms_calls: { hit, miss, refresh: refresh.generate + refresh.decrypt },
       kms_calls_refresh_detail: { encrypt: refresh.generate, decrypt: refresh.decrypt },
       cost_per_million_token_reads_usd: { cached: round(cachedUsd * 1e6, 4), uncached: round(uncachedUsd * 1e6, 4) },
@@ -215,6 +213,22 @@ async function load(url: string, headers: Record<string, string>, options: { dur
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors under load`);
   return { rps: result.requests.average, requests: result.requests.total };
 }
+
+/** Latency samples of each of `runs`, one after the other in turn, after a warm-up of a quarter as many rounds (the JIT compiles each path first). */
+async function timedInTurn(runs: (() => Promise<unknown>)[], samples: number): Promise<number[][]> {
+  for (let i = 0; i < warmUpOf(samples); i++) for (const run of runs) await run();
+  const ms = runs.map(() => [] as number[]);
+  for (let i = 0; i < samples; i++) {
+    for (const [k, run] of runs.entries()) {
+      const t = performance.now();
+      await run();
+      ms[k]!.push(performance.now() - t);
+    }
+  }
+  return ms;
+}
+
+const warmUpOf = (samples: number) => Math.ceil(samples / 4);
 
 async function expectOk(res: Response): Promise<unknown> {
   const body = await res.json();

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { ID_PATTERN, REGIONS } from '../config.js';
-import { AUDIT_CURSOR_PATTERN } from '../store/audit.js';
+import { AUDIT_CURSOR_PATTERN } from '../store/schema.js';
 
 /**
  * The request and response schemas of the HTTP API. They validate input at run time (zod's

@@ -216,9 +216,6 @@ async function mergedPage(db: Db, tenant: string, range: Range, limit: number, f
   return { events: page.map(eventOf), ...(more && last ? { next: cursorOf(String(last.sk)) } : {}) };
 }
 
-/** An audit cursor is the time and id of the last event served: `<ISO time>#<16 hex>`. */
-export const AUDIT_CURSOR_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#[0-9a-f]{16}$/;
-
 /** The cursor of a sort key `<inc>#<ISO time>#<id>`: its time and id (the incarnation is the server's to choose). */
 const cursorOf = (sortKey: string): string => sortKey.slice(16);
 

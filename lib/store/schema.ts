@@ -81,6 +81,13 @@ export const keys = {
   auditByToken: (tenant: string, fingerprint: string) => `F#${tenant}#${fingerprint}`,
 };
 
+/**
+ * An audit cursor is the time and id of the last event served: `<ISO time>#<16 hex>`, the sort key
+ * without its incarnation. (Here, not in `audit.ts`: the HTTP schemas check it, and a function that
+ * validates requests must not load the DynamoDB client for it.)
+ */
+export const AUDIT_CURSOR_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#[0-9a-f]{16}$/;
+
 /** A tenant incarnation (its `createdAt`, ms) as a fixed-width key part, so that key order is time order. */
 export const incarnationKey = (incarnation: number): string => String(incarnation).padStart(15, '0');
 

