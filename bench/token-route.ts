@@ -163,7 +163,7 @@ export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimul
       load: { connections: options.connections, duration_s: options.durationS, outage_s: options.outageS },
     };
   } finally {
-    await proxy.close();
+    await proxy.stop();
     await broker.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
@@ -187,13 +187,13 @@ async function duringOutage(
   broker.deps.tokenCache = new TokenCache({ revalidateAfterMs: 500 });
   try {
     await expectOk(await fetch(tokenUrl, { headers: auth }));
-    await proxy.cut();
+    await proxy.stop();
     const result = await autocannon({ url: tokenUrl, headers: auth, connections: options.connections, duration: options.durationS });
     const ok = result['2xx'];
     const total = ok + result.non2xx + result.errors;
     return { served: ok, requests: total, share: round(ok / Math.max(1, total), 4) };
   } finally {
-    await proxy.restore();
+    await proxy.start();
     broker.deps.db = db;
     broker.deps.tokenCache = tokenCache;
   }

@@ -3,6 +3,7 @@
  * 127.0.0.1:$PORT and the refresher on a timer. Ctrl-C stops everything; data stays in $BROKER_DATA_DIR.
  */
 import { ConfigError } from '../lib/config.js';
+import { DataDirInUseError } from '../local/data-dir-lock.js';
 import { JavaMissingError } from '../local/dynamodb-local.js';
 import { createLogger } from '../lib/log.js';
 import { startLocalBroker } from '../local/local-broker.js';
@@ -18,8 +19,7 @@ async function main(): Promise<void> {
   console.log(bold('longport-token-broker — local mode'));
   const broker = await startLocalBroker({ log, progress: (line) => console.log(`  ✓ ${line}`) });
   const { config } = broker.deps;
-  console.log(`  ✓ admin token: ${broker.adminToken}`);
-  console.log(`      (kept in ${config.local.dataDir}/admin.token; export BROKER_ADMIN_TOKEN=$(cat ${config.local.dataDir}/admin.token))`);
+  console.log(`  ✓ ${adminTokenLine(broker.adminToken, broker.adminTokenFile)}`);
   console.log(`  ✓ issuers: global ${config.issuers.global}, cn ${config.issuers.cn}`);
   console.log(`  ✓ refresher every ${config.local.refreshIntervalS} s`);
   console.log('');
@@ -38,10 +38,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGHUP', () => void stop('SIGHUP'));
+}
+
+/** Characters of the admin token the banner shows: enough to tell two tokens apart, far too few to use one. */
+const SHOWN_CHARS = 4;
+
+/**
+ * The banner names the admin token's file and at most its first few characters, and never prints a
+ * token that came from the environment (issue 12): a terminal's scrollback, a screen share or a CI
+ * log must not hand out the key to every /v1 route.
+ */
+function adminTokenLine(token: string, file: string | undefined): string {
+  if (file === undefined) return 'admin token: from BROKER_ADMIN_TOKEN (not shown)';
+  return `admin token: ${token.slice(0, SHOWN_CHARS)}… in ${file}   (export BROKER_ADMIN_TOKEN=$(cat ${file}))`;
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof JavaMissingError || err instanceof ConfigError) {
+  if (err instanceof JavaMissingError || err instanceof ConfigError || err instanceof DataDirInUseError) {
     console.error(`\n  ✗ ${err.message}\n`);
   } else {
     console.error('\n  ✗ could not start:', err instanceof Error ? err.message : err);

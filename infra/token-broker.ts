@@ -42,7 +42,9 @@ export interface FunctionSpec {
 export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
   register: {
     description: 'PUT|GET|DELETE /v1/tenants/{tenant}: OAuth client registration (discovery, RFC 7591/7592)',
-    timeout: Duration.seconds(28), // DELETE unlinks every account; the HTTP API gives up at 30 s
+    // DELETE and a region move answer within about 8 s (202 when unfinished) and go on after the answer
+    // until the invocation's timeout (lib/runtime/after-response.ts); the refresher resumes what is left
+    timeout: Duration.seconds(28),
     memorySize: 256,
     table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'],
     key: ['GenerateDataKey', 'Decrypt'],
@@ -55,10 +57,10 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     // links are never deleted (a flow started counts on the link: UpdateItem); a confirmation is one
     // TransactWriteItems (Update of the link session + Put of the account)
     table: ['GetItem', 'PutItem', 'UpdateItem'],
-    // GenerateDataKey: sealing a new client secret when an expired one is registered again on the way
-    // (reregisterIfSecretExpired); Decrypt: a confirmed re-link revokes the replaced refresh token
+    // GenerateDataKey and Decrypt: an expired client secret is renewed on the way (RFC 7592 read: open
+    // the registration token, seal the new secret); Decrypt: a confirmed re-link revokes the replaced refresh token
     key: ['GenerateDataKey', 'Decrypt'],
-    // AccountLinked, once a linking is confirmed
+    // AccountLinked, once a linking is confirmed; TenantNeedsOperator when an expired secret cannot be renewed
     events: true,
   },
   callback: {
@@ -72,7 +74,10 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
   },
   token: {
     description: 'GET …/token: a valid access token, refreshed first when needed',
-    timeout: Duration.seconds(10),
+    // the answer goes out within seconds; a rotated pair whose commit keeps failing (the store
+    // unreachable) is retried after it, within its 60 s lease (lib/broker/refresh-commit.ts), and the
+    // invocation stays open for that (lib/runtime/after-response.ts): 45 s covers a 30 s outage
+    timeout: Duration.seconds(45),
     memorySize: 512,
     // ConditionCheckItem: a token.read is written in one transaction with its exposure marker
     table: ['GetItem', 'PutItem', 'UpdateItem', 'ConditionCheckItem'],
@@ -81,7 +86,8 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
   },
   refresh: {
     description: 'POST …/refresh: forces a refresh now',
-    timeout: Duration.seconds(10),
+    // as `token`: room for a pending commit after the answer
+    timeout: Duration.seconds(45),
     memorySize: 256,
     table: ['GetItem', 'PutItem', 'UpdateItem', 'ConditionCheckItem'],
     key: ['GenerateDataKey', 'Decrypt'],
@@ -102,10 +108,12 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     memorySize: 256,
   },
   refresher: {
-    description: 'Scheduled: refreshes every token that expires within the horizon',
+    description: 'Scheduled: refreshes every token that expires within the horizon, resumes tenant jobs, retries pending revocations',
     timeout: Duration.minutes(5),
     memorySize: 512,
-    table: ['GetItem', 'UpdateItem', 'PutItem'],
+    // Query and DeleteItem on the table: a resumed tenant job pages through a tenant's accounts and
+    // deletes them; pending revocations are one partition, read each run and deleted when done
+    table: ['GetItem', 'UpdateItem', 'PutItem', 'DeleteItem', 'Query'],
     dueIndexQuery: true,
     key: ['GenerateDataKey', 'Decrypt'],
     events: true,

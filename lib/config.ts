@@ -142,6 +142,15 @@ function readIssuer(env: Env, key: string): string | undefined {
   return raw;
 }
 
+/**
+ * The Lambda Runtime API's `host:port`, which the Lambda runtime sets in every execution
+ * environment (`AWS_LAMBDA_RUNTIME_API`); undefined elsewhere. Read before the broker's own
+ * configuration, at module load, to register the after-response extension during init.
+ */
+export function lambdaRuntimeApi(env: Env = process.env): string | undefined {
+  return env.AWS_LAMBDA_RUNTIME_API || undefined;
+}
+
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '');
   if (host === 'localhost') return true;

@@ -1,8 +1,10 @@
 /**
- * Structured JSON logs, one line per event. Two rules keep secrets out:
+ * Structured JSON logs, one line per event. Three rules keep secrets out, at any depth of the
+ * fields (nested objects, arrays, a child logger's fields):
  * - fields whose name says they hold a secret are dropped, whatever the caller passes;
  * - errors are logged as name, code and message only, down the `cause` chain, never their bodies
- *   (an OAuth library attaches response bodies, which may hold tokens, as `cause`).
+ *   (an OAuth library attaches response bodies, which may hold tokens, as `cause`);
+ * - bytes (a data key, a ciphertext) are logged as their length only.
  */
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -41,13 +43,33 @@ export function createLogger(options: { sink?: LogSink; level?: Level; base?: Re
 
 const LEVELS: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-function clean(fields: Record<string, unknown>): Record<string, unknown> {
+/** Deeper than this a value is not logged: no log line needs it, and a cycle cannot loop. */
+const MAX_DEPTH = 8;
+
+function clean(fields: Record<string, unknown>, depth = 0, path: object[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields)) {
+    // a secret-named field is dropped at any depth, not only at the top
     if (SECRET_FIELD.test(key) && !SAFE_FIELDS.has(key)) continue;
-    out[key] = value instanceof Error ? describeError(value) : value;
+    out[key] = cleanValue(value, depth, path);
   }
   return out;
+}
+
+function cleanValue(value: unknown, depth: number, path: object[]): unknown {
+  if (value instanceof Error) return describeError(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value !== 'object' || value === null) return value;
+  // bytes are never logged, whatever their field is called: a data key or a ciphertext is bytes
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return `[${value.byteLength} bytes]`;
+  if (path.includes(value)) return '[circular]';
+  if (depth >= MAX_DEPTH) return '[too deep]';
+  const inner = [...path, value];
+  if (Array.isArray(value)) return value.map((item) => cleanValue(item, depth + 1, inner));
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  // what JSON.stringify would write (a Date's string), cleaned in its turn
+  if (typeof toJSON === 'function') return cleanValue(toJSON.call(value), depth + 1, inner);
+  return clean(value as Record<string, unknown>, depth + 1, inner);
 }
 
 /** name, code and message of an error and its causes: nothing else. */

@@ -40,13 +40,14 @@ export const REFRESH_GRANT: RetryPolicy = {
 /**
  * Sealing and committing a rotated token pair: the provider has already retired the old refresh
  * token, so every transient failure (503: store or key service) is retried after 200 ms, 400 ms,
- * 800 ms, … for as long as the deadline allows (the lease, see `refresh.ts`). An integrity failure
- * (`server_error`) is never retried.
+ * 800 ms, 1.6 s, then every 2 s (so a pair lands within about 2 s of the store coming back), for as
+ * long as the deadline allows (the lease, see `refresh.ts`). An integrity failure (`server_error`)
+ * is never retried.
  */
 export const ROTATED_PAIR_COMMIT: RetryPolicy = {
   retryable: (failure) => failure.status === 503,
   maxAttempts: Number.POSITIVE_INFINITY,
-  pauseMs: (failures) => 200 * 2 ** (failures - 1),
+  pauseMs: (failures) => Math.min(2_000, 200 * 2 ** (failures - 1)),
   honoursRetryAfter: false,
   needsDeadline: true,
 };
@@ -83,6 +84,21 @@ export const AUDIT_BATCH_REMAINDER: RetryPolicy = {
   retryable: (failure) => failure instanceof UnfinishedAttempt,
   maxAttempts: 5,
   pauseMs: (failures) => 20 * 2 ** failures,
+  honoursRetryAfter: false,
+  needsDeadline: false,
+};
+
+/**
+ * Delivering a batch of events (EventBridge PutEvents, the local webhook) from the outbox, off the
+ * request path: what the receiver did not accept (an {@link UnfinishedAttempt}: entries EventBridge
+ * failed) and passing failures (503: unreachable, throttled, a webhook's 5xx or time-out) are sent
+ * again, 3 attempts in all, after a jittered 250 ms then 500 ms. A refusal (a 4xx, no permission)
+ * is not retried; what is left is counted as failed.
+ */
+export const EVENT_DELIVERY: RetryPolicy = {
+  retryable: (failure) => failure instanceof UnfinishedAttempt || failure.status === 503,
+  maxAttempts: 3,
+  pauseMs: (failures, random) => (0.5 + random / 2) * 250 * 2 ** (failures - 1),
   honoursRetryAfter: false,
   needsDeadline: false,
 };

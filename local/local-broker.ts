@@ -17,6 +17,7 @@ import { assembleDeps } from '../lib/runtime/assemble.js';
 import { createDb, ensureTable } from '../lib/store/table.js';
 import { consoleRoutes } from '../console/serve.js';
 import { freePort, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
+import { ownerOnly } from './owner-only.js';
 
 /**
  * Local mode (CONTRACT.md): DynamoDB Local (or `DYNAMODB_ENDPOINT`), the table, a local key file
@@ -26,6 +27,8 @@ export interface LocalBroker {
   url: string;
   publicUrl: string;
   adminToken: string;
+  /** Where the admin token is kept, or undefined when it came from `BROKER_ADMIN_TOKEN`. */
+  adminTokenFile: string | undefined;
   deps: BrokerDeps;
   stop(): Promise<void>;
 }
@@ -49,7 +52,9 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   const config = loadConfig(env);
   const log = options.log ?? createLogger();
   const dataDir = resolve(config.local.dataDir);
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // local data files are readable by their owner only: the directory 0700, every file in it 0600
+  await ownerOnly(dataDir);
 
   let ddb: DynamoDbLocal | undefined;
   let endpoint = config.dynamodbEndpoint;
@@ -59,6 +64,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     say('starting DynamoDB Local …');
     ddb = await startDynamoDbLocal({ dataDir: join(dataDir, 'dynamodb') });
     endpoint = ddb.endpoint;
+    for (const pid of ddb.orphansStopped) say(`stopped a DynamoDB Local left serving ${join(config.local.dataDir, 'dynamodb')} by a crashed broker (process ${pid})`);
     say(`DynamoDB Local on ${endpoint} (data in ${join(config.local.dataDir, 'dynamodb')})`);
   }
   const stopDdb = async () => ddb?.stop();
@@ -74,6 +80,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       keys = localDataKeys(key);
     }
 
+    const adminTokenFile = config.local.adminToken ? undefined : join(config.local.dataDir, 'admin.token');
     const adminToken = config.local.adminToken ?? (await loadOrCreateAdminToken(join(dataDir, 'admin.token')));
     const fullConfig = { ...config, local: { ...config.local, adminToken } };
     const deps = assembleDeps({ config: fullConfig, db, keys, events: localPublisher(log, config.local.webhookUrl), log });
@@ -93,6 +100,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
       url,
       publicUrl: fullConfig.publicUrl,
       adminToken,
+      adminTokenFile,
       deps,
       async stop() {
         if (stopped) return;
@@ -100,6 +108,8 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
         await stopRefresher();
         await new Promise<void>((res) => server.close(() => res()));
         await stopCounts().catch((err: unknown) => log.error('audit.counts_flush_failed', { err }));
+        // a commit still retrying, a job continuing, queued webhook events: a few seconds to finish
+        await deps.background.drain(5_000);
         await stopDdb();
       },
     };

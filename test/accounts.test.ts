@@ -1,7 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
 import { getAccount, setAccountStatus } from '../lib/store/accounts.js';
+import { runRefresher } from '../lib/broker/refresher.js';
+import { REVOCATION_GIVE_UP_MS } from '../lib/broker/revocation-retry.js';
 import { listAudit } from '../lib/store/audit.js';
+import { listPendingRevocations } from '../lib/store/revocations.js';
 import type { AccountTokens } from '../lib/store/records.js';
 import { api, linkAccount } from './support/flow.js';
 import { startHarness, type Harness } from './support/harness.js';
@@ -142,10 +145,10 @@ describe('unlinking an account', () => {
     expect(h.events.find((e) => e.type === 'AccountUnlinked')?.detail).toMatchObject({ revoked: true });
   });
 
-  it('when revocation keeps failing, the unlink still happens and the event and audit say it was not revoked', async () => {
+  it('when the provider cannot be reached, the unlink still happens, and the event and audit say the revocation is pending', async () => {
     h = await startHarness();
     await linkAccount(h, 'acme', 'alice');
-    h.sim.setFaults({ revocationStatus: 503 });
+    h.sim.setFaults({ revocationStatus: 503, retryAfterS: 0 });
     const attempts = watchRevocations(h);
 
     const res = await api(h, 'DELETE', '/v1/tenants/acme/accounts/alice');
@@ -153,9 +156,10 @@ describe('unlinking an account', () => {
     expect(res.status).toBe(204);
     expect(attempts.count).toBe(2);
     expect(await getAccount(h.db, 'acme', 'alice')).toBeUndefined();
-    expect(h.events.find((e) => e.type === 'AccountUnlinked')?.detail).toEqual({ tenant: 'acme', account: 'alice', revoked: false, reason: 'upstream_unavailable' });
+    expect(h.events.find((e) => e.type === 'AccountUnlinked')?.detail).toEqual({ tenant: 'acme', account: 'alice', revoked: false, reason: 'upstream_unavailable', revocation_pending: true });
     const trail = await listAudit(h.db, 'acme', { limit: 50 });
-    expect(trail.events.filter((e) => e.action === 'account.unlink')).toEqual([expect.objectContaining({ outcome: 'not_revoked:upstream_unavailable' })]);
+    expect(trail.events.filter((e) => e.action === 'account.unlink')).toEqual([expect.objectContaining({ outcome: 'revocation_pending:upstream_unavailable' })]);
+    expect((await listPendingRevocations(h.db, { limit: 10 })).items).toEqual([expect.objectContaining({ tenant: 'acme', account: 'alice', cause: 'unlink', attempts: 1 })]);
   });
 
   it('a revocation the provider refuses (HTTP 400) is not retried; the unlink still happens', async () => {
@@ -211,5 +215,71 @@ describe('re-linking an account', () => {
     expect(h.sim.stats.revocations).toEqual([old.refresh_token]);
     const token = (await (await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token')).json()) as { access_token: string };
     expect(token.access_token).toBe(fresh.access_token);
+  });
+});
+
+describe('revocations that could not reach the provider', () => {
+  const gauge = (h: Harness) =>
+    h.logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.event === 'metrics' && 'RevocationsPending' in l)
+      .map((l) => l.RevocationsPending);
+  const unlinkAudits = async (h: Harness) => (await listAudit(h.db, 'acme', { limit: 50 })).events.filter((e) => e.action === 'account.unlink').map((e) => e.outcome);
+
+  it('are retried later by the refresher until done, each outcome audited, with the RevocationsPending gauge', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    const { refresh_token } = await storedTokens(h, 'acme', 'alice');
+    h.sim.setFaults({ revocationStatus: 503, retryAfterS: 0 });
+    await api(h, 'DELETE', '/v1/tenants/acme/accounts/alice');
+
+    const tooSoon = await runRefresher(h.deps, { deadline: h.clock() + 60_000 });
+    h.clock.advance(61_000);
+    const stillDown = await runRefresher(h.deps, { deadline: h.clock() + 60_000 });
+    h.sim.resetFaults();
+    h.clock.advance(121_000);
+    const back = await runRefresher(h.deps, { deadline: h.clock() + 60_000 });
+
+    expect(tooSoon.revocations).toEqual({ pending: 1, revoked: 0, givenUp: 0 });
+    expect(stillDown.revocations).toEqual({ pending: 1, revoked: 0, givenUp: 0 });
+    expect(back.revocations).toEqual({ pending: 0, revoked: 1, givenUp: 0 });
+    expect(h.sim.stats.revocations).toEqual([refresh_token]);
+    expect(await unlinkAudits(h)).toEqual(['revocation_pending:upstream_unavailable', 'revoked_on_retry:3']);
+    expect((await listPendingRevocations(h.db, { limit: 10 })).items).toEqual([]);
+    expect(gauge(h)).toEqual([1, 1, 0]);
+  });
+
+  it('are given up 24 h after the first failure while the provider stays down, audited and logged as an error', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    h.sim.setFaults({ revocationStatus: 503, retryAfterS: 0 });
+    await api(h, 'DELETE', '/v1/tenants/acme/accounts/alice');
+    const failedAt = h.clock();
+
+    const runs = [];
+    while (h.clock() - failedAt < REVOCATION_GIVE_UP_MS + 3_600_000) {
+      h.clock.advance(3_600_000);
+      runs.push(await runRefresher(h.deps, { deadline: h.clock() + 60_000 }));
+    }
+
+    expect(runs.filter((r) => r.revocations.givenUp === 1)).toHaveLength(1);
+    expect(runs.at(-1)!.revocations).toEqual({ pending: 0, revoked: 0, givenUp: 0 });
+    expect((await unlinkAudits(h)).at(-1)).toBe('revocation_given_up:retries_exhausted');
+    expect(h.logs.some((l) => l.includes('"level":"error"') && l.includes('revocation.given_up'))).toBe(true);
+    expect(h.sim.stats.revocations).toEqual([]);
+  });
+
+  it('are given up at once when the provider refuses them (a 4xx: trying again will not help)', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    h.sim.setFaults({ revocationStatus: 503, retryAfterS: 0 });
+    await api(h, 'DELETE', '/v1/tenants/acme/accounts/alice');
+    h.sim.setFaults({ revocationStatus: 400 });
+    h.clock.advance(61_000);
+
+    const run = await runRefresher(h.deps, { deadline: h.clock() + 60_000 });
+
+    expect(run.revocations).toEqual({ pending: 0, revoked: 0, givenUp: 1 });
+    expect((await unlinkAudits(h)).at(-1)).toBe('revocation_given_up:upstream_error');
   });
 });

@@ -134,6 +134,7 @@ describe('the audit trail', () => {
       ['access.denied', 'alice', `key:${keyFingerprint(OTHER_KEY)}`, 'forbidden:GET /v1/tenants/{tenant}/accounts/{account}/token', '-', '-', '-'],
       ['account.unlink', 'alice', 'admin', 'revoked', '-', '-', '-'],
       ['tenant.update', '-', 'admin', 'updated', '-', '-', '-'],
+      ['tenant.delete', '-', 'admin', 'started', '-', '-', '-'],
       ['account.unlink', 'bob', 'admin', 'revoked', '-', '-', '-'],
       ['tenant.delete', '-', 'admin', 'deleted', '-', '-', '-'],
     ]);

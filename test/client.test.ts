@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { FORCED_REFRESH_FLOOR_MS } from '../lib/broker/refresh.js';
 import { BrokerClientError, createBrokerClient, type BrokerClientOptions } from '../client/index.js';
 import { createLogger } from '../lib/log.js';
 import { startLocalBroker, type LocalBroker } from '../local/local-broker.js';
@@ -68,7 +69,16 @@ describe('createBrokerClient against a local broker (bearer key)', () => {
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  afterEach(() => sim.resetFaults());
+  afterEach(() => {
+    sim.resetFaults();
+    vi.useRealTimers();
+  });
+
+  /** The broker's and the provider's clock (both Date) past the 10 s in which forced refreshes coalesce. */
+  function pastTheForcedRefreshFloor(): void {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + FORCED_REFRESH_FLOOR_MS);
+  }
 
   function adminHeaders() {
     return { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' };
@@ -174,6 +184,7 @@ describe('createBrokerClient against a local broker (bearer key)', () => {
     const { fetch, sent } = recordingFetch();
     const broker = client({ fetch });
     const before = await broker.getToken(tenant, 'refresh-1');
+    pastTheForcedRefreshFloor();
 
     const refreshed = await broker.refresh(tenant, 'refresh-1');
     const cached = await broker.getToken(tenant, 'refresh-1');
@@ -205,6 +216,7 @@ describe('createBrokerClient against a local broker (bearer key)', () => {
     const broker = client({ fetch });
     const cached = await broker.getToken(tenant, 'reauth-1');
     sim.revokeAll(); // the end user revoked access at LongPort: the refresh token is dead
+    pastTheForcedRefreshFloor();
 
     const failure = await broker.refresh(tenant, 'reauth-1').catch((err: unknown) => err);
     const next = await broker.getToken(tenant, 'reauth-1').catch((err: unknown) => err);

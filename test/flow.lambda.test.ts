@@ -115,7 +115,9 @@ describe.each(['public', 'confidential'] as const)('full flow through the Lambda
     expect(await callLongPort(sim, token2.access_token)).toEqual({ status: 200, code: 0 });
     expect(sim.stats.refreshGrants).toBe(1);
 
-    // forced refresh (POST, refresh Lambda): a new token now, and it works
+    // forced refresh (POST, refresh Lambda), past the 10 s in which forced refreshes coalesce: a new token now, and it works
+    vi.setSystemTime(Date.now() + 11_000);
+    await lambda.coldStart();
     const forced = await send(fns().refresh, { method: 'POST', url: '/v1/tenants/acme/accounts/alice/refresh' });
     expect(forced.status).toBe(200);
     expect(forced.headers['cache-control']).toBe('no-store');
@@ -163,6 +165,10 @@ describe.each(['public', 'confidential'] as const)('full flow through the Lambda
     expect((await registerTenant('kmsctx')).status).toBe(201);
     expect((await linkThroughLambdas('kmsctx', 'carol')).callback.status).toBe(303);
     expect((await getToken('kmsctx', 'carol')).status).toBe(200);
+    // past the 10 s in which forced refreshes coalesce
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 11_000);
+    await lambda.coldStart();
     expect((await send(fns().refresh, { method: 'POST', url: '/v1/tenants/kmsctx/accounts/carol/refresh' })).status).toBe(200);
 
     const account = { tenant: 'kmsctx', account: 'carol', purpose: 'account-tokens' };
@@ -209,6 +215,10 @@ describe.each(['public', 'confidential'] as const)('full flow through the Lambda
     expect((await linkThroughLambdas('kmsrefresh', 'erin')).callback.status).toBe(303);
     const before = await accountItem(db, 'kmsrefresh', 'erin');
     const tokenRequestsBefore = sim.stats.tokenRequests.length;
+    // past the 10 s in which forced refreshes coalesce: this one refreshes
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 11_000);
+    await lambda.coldStart();
     kms.fail('ThrottlingException');
 
     const answer = await send(fns().refresh, { method: 'POST', url: '/v1/tenants/kmsrefresh/accounts/erin/refresh' });
@@ -403,10 +413,13 @@ describe('code paths through the function that runs them', () => {
     }
   });
 
-  it('a client secret that expired is renewed before a link is made, the authorize function sealing the new secret', async () => {
+  it('a client secret that expired is renewed through RFC 7592 before a link is made, the authorize function sealing the secret the provider rotated (no new client)', async () => {
     const { sim } = await lambda.deploy({ clientType: 'confidential', clientSecretTtlS: 60 });
     try {
-      expect((await registerTenant('expiring')).status).toBe(201);
+      const registered = await registerTenant('expiring');
+      expect(registered.status).toBe(201);
+      // the provider rotated the secret; the broker learns of it once the stored expiry has passed
+      sim.rotateClientSecret(registered.json<{ client_id: string }>().client_id, { expiresInS: 3600, graceS: 60 });
       vi.useFakeTimers({ toFake: ['Date'] });
       vi.setSystemTime(Date.now() + 120_000);
       await lambda.coldStart();
@@ -415,7 +428,8 @@ describe('code paths through the function that runs them', () => {
       const link = await send('authorize', { method: 'POST', url: '/v1/tenants/expiring/accounts/ivan/link', body: {} });
 
       expect(link.status).toBe(201);
-      expect(sim.stats.registrations).toBe(2);
+      expect(sim.stats.registrations).toBe(1);
+      expect(sim.stats.clientsRead).toEqual([registered.json<{ client_id: string }>().client_id]);
       expect(lambda.kms.calls.map((c) => c.command)).toContain('GenerateDataKey');
     } finally {
       await sim.close();

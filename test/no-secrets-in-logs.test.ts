@@ -11,6 +11,7 @@ import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import type { ScriptedBrowser } from './support/browser.js';
 import { api, inProcessBrowser } from './support/flow.js';
+import { createLogger } from '../lib/log.js';
 import { ADMIN_TOKEN, PUBLIC_URL, startHarness, type Harness } from './support/harness.js';
 
 const SERVICE_KEY = `svc-${randomBytes(16).toString('hex')}`;
@@ -180,7 +181,8 @@ async function runEverything(h: Harness): Promise<string[]> {
   await expectStatus(api(h, 'GET', '/v1/tenants/acme/accounts/alice/token'), 200);
   await expectStatus(api(h, 'GET', '/v1/tenants/imported/accounts/bob/token'), 200);
 
-  // failing refreshes: outage, a broken answer, then the provider refuses the refresh token
+  // failing refreshes (past the 10 s in which forced refreshes coalesce): outage, a broken answer, then the provider refuses the refresh token
+  h.clock.advance(11_000);
   h.sim.setFaults({ tokenStatus: 503, retryAfterS: 0, failCount: 3 });
   expect((await api(h, 'POST', '/v1/tenants/acme/accounts/alice/refresh')).status).toBeGreaterThanOrEqual(500);
   h.sim.resetFaults();
@@ -265,5 +267,68 @@ describe.each(['public', 'confidential'] as const)('no secret in logs (dynamic r
     } finally {
       await h.close();
     }
+  });
+});
+
+describe('the logger drops secret fields at any depth', () => {
+  const SECRET = `s3cr3t-${randomBytes(12).toString('hex')}`;
+  const lines = (write: (log: ReturnType<typeof createLogger>) => void): string[] => {
+    const out: string[] = [];
+    write(createLogger({ sink: (line) => out.push(line) }));
+    return out;
+  };
+
+  it('a secret-named field is dropped at any depth: in nested objects, in arrays, and in a child logger’s fields', () => {
+    const out = lines((log) => {
+      log.info('nested', {
+        tenant: 'acme',
+        detail: { account: 'alice', refresh_token: SECRET, grant: { tokens: { access_token: SECRET }, client_secret: SECRET } },
+        attempts: [{ code: SECRET, status: 503 }, [{ code_verifier: SECRET }]],
+        headers: { authorization: `Bearer ${SECRET}`, accept: 'application/json' },
+      });
+      log.child({ context: { cookie: SECRET, route: 'GET /v1/tenants/{tenant}' } }).warn('child', { deeper: { a: { b: { c: { password: SECRET } } } } });
+    });
+
+    expect(out).toHaveLength(2);
+    for (const line of out) expect(line).not.toContain(SECRET);
+    const nested = JSON.parse(out[0]!);
+    // what holds no secret stays, at every depth
+    expect(nested).toMatchObject({ tenant: 'acme', detail: { account: 'alice', grant: {} }, attempts: [{ status: 503 }, [{}]], headers: { accept: 'application/json' } });
+    expect(JSON.parse(out[1]!)).toMatchObject({ context: { route: 'GET /v1/tenants/{tenant}' }, deeper: { a: { b: { c: {} } } } });
+  });
+
+  it('an error at any depth is logged as name, code and message only, never its body or cause’s body', () => {
+    const body = Object.assign(new Error('invalid response'), { name: 'OperationProcessingError', code: 'OAUTH_INVALID_RESPONSE', cause: { body: { access_token: SECRET } }, response: { text: SECRET } });
+
+    const out = lines((log) => log.error('failed', { steps: [{ step: 'refresh', err: body }], outer: { why: new Error('wrapped', { cause: body }) } }));
+
+    expect(out[0]).not.toContain(SECRET);
+    expect(JSON.parse(out[0]!)).toMatchObject({
+      steps: [{ step: 'refresh', err: { name: 'OperationProcessingError', code: 'OAUTH_INVALID_RESPONSE', message: 'invalid response' } }],
+      outer: { why: { name: 'Error', message: 'wrapped', cause: { name: 'OperationProcessingError' } } },
+    });
+  });
+
+  it('bytes are logged as their length only, whatever their field is called', () => {
+    const dataKey = randomBytes(32);
+
+    const out = lines((log) => log.info('keys', { plain: dataKey, nested: { blob: new Uint8Array(dataKey) }, list: [dataKey.buffer] }));
+
+    expect(out[0]).not.toContain(dataKey.toString('base64'));
+    expect(out[0]).not.toContain(`"data":[${dataKey[0]},`);
+    expect(JSON.parse(out[0]!)).toMatchObject({ plain: '[32 bytes]', nested: { blob: '[32 bytes]' } });
+  });
+
+  it('a cycle or a very deep value never breaks a log line', () => {
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    let deep: Record<string, unknown> = { refresh_token: SECRET };
+    for (let i = 0; i < 20; i++) deep = { next: deep };
+
+    const out = lines((log) => log.info('odd', { cyclic, deep, big: 10n }));
+
+    expect(out).toHaveLength(1);
+    expect(out[0]).not.toContain(SECRET);
+    expect(JSON.parse(out[0]!)).toMatchObject({ cyclic: { name: 'loop', self: '[circular]' }, big: '10' });
   });
 });

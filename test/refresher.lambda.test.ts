@@ -4,14 +4,21 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
 import { kmsDataKeys } from '../lib/crypto/kms-keys.js';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { TENANT_REMOVAL } from '../lib/broker/tenant-removal.js';
+import { newJob } from '../lib/broker/tenant-jobs.js';
 import { getAccount } from '../lib/store/accounts.js';
+import { keys } from '../lib/store/schema.js';
+import { startTenantJob } from '../lib/store/tenant-updates.js';
+import { getTenant } from '../lib/store/tenants.js';
+import { getRefresherReport } from '../lib/store/refresher-report.js';
 import type { AccountTokens } from '../lib/store/records.js';
 import { lambdaContext } from './support/apigw.js';
 import { recordCommandsOf, recordMockedCall } from './support/aws-commands.js';
 import { dynamoEndpoint } from './support/dynamo.js';
 import { captureJsonLogLines } from './support/stdout.js';
 import { installFakeKms, type FakeKms } from './support/fake-kms.js';
-import { linkAccount } from './support/flow.js';
+import { api, linkAccount } from './support/flow.js';
 import { PUBLIC_URL, startHarness, type Harness } from './support/harness.js';
 
 /**
@@ -84,7 +91,7 @@ describe('functions/refresher.ts (EventBridge schedule → Lambda)', () => {
     expect(JSON.parse(reauth[0]!.Detail!)).toEqual({ tenant: 'acme', account: 'carol', reason: 'invalid_grant' });
     expect(JSON.stringify(published)).not.toContain(carol.refresh_token!);
     const metrics = stdout.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l._aws && 'RefreshSucceeded' in l);
-    expect(metrics).toMatchObject({ AccountsDue: 3, RefreshSucceeded: 2, RefreshFailed: 1 });
+    expect(metrics).toMatchObject({ AccountsDue: 3, RefreshSucceeded: 2, RefreshFailed: 1, RevocationsPending: 0 });
     expect((metrics!._aws as { CloudWatchMetrics: { Namespace: string }[] }).CloudWatchMetrics[0]!.Namespace).toBe('LongPortTokenBroker');
   });
 
@@ -97,6 +104,39 @@ describe('functions/refresher.ts (EventBridge schedule → Lambda)', () => {
 
     expect(result).toMatchObject({ due: 0, refreshed: 0 });
     expect(h.sim.stats.refreshGrants).toBe(grants);
+  });
+
+  it('takes up a tenant deletion whose process died and retries the revocations the provider could not take, until both are done', async () => {
+    for (const account of ['x', 'y']) await linkAccount(h, 'gone', account);
+    await linkAccount(h, 'acme', 'dan');
+    for (const [tenant, account] of [['gone', 'x'], ['gone', 'y'], ['acme', 'dan']]) {
+      // not due for a refresh: this run is about the job and the revocation
+      await h.db.doc.send(new UpdateCommand({ TableName: h.db.table, Key: keys.account(tenant!, account!), UpdateExpression: 'REMOVE dueShard, dueAt' }));
+    }
+    const dan = await h.deps.cipher.open<AccountTokens>((await getAccount(h.db, 'acme', 'dan'))!.sealedTokens, accountTokensContext('acme', 'dan'));
+    h.sim.setFaults({ revocationStatus: 503, retryAfterS: 0 });
+    expect((await api(h, 'DELETE', '/v1/tenants/acme/accounts/dan')).status).toBe(204);
+    h.sim.resetFaults();
+    // the deletion as a process that died right after starting it left it: state, job, due now
+    const gone = (await getTenant(h.db, 'gone'))!;
+    expect(await startTenantJob(h.db, gone, 'deleting', newJob(TENANT_REMOVAL, 'admin', h.clock()), h.clock())).toBeDefined();
+    const { handler } = await import('../functions/refresher.js');
+    recordCommandsOf('refresher');
+
+    const result = await handler({}, lambdaContext(60_000, 'refresher'));
+
+    expect(result).toMatchObject({ jobs: { resumed: 1, finished: 1 }, revocations: { pending: 0, revoked: 1, givenUp: 0 } });
+    expect(await getTenant(h.db, 'gone')).toBeUndefined();
+    expect(h.sim.stats.revocations).toContain(dan.refresh_token);
+    const metrics = stdout.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l._aws && 'RevocationsPending' in l);
+    expect(metrics.at(-1)).toMatchObject({ RevocationsPending: 0 });
+  });
+
+  it("writes the last run's report to one item, for the refresher-health route", async () => {
+    const report = await getRefresherReport(h.db);
+
+    expect(report).toMatchObject({ due: 0, refreshed: 0, skipped: 0, failed: {}, stoppedEarly: false, jobs: { resumed: 1, finished: 1 }, revocations: { pending: 0, revoked: 1, givenUp: 0 } });
+    expect(Date.parse(report!.at)).not.toBeNaN();
   });
 });
 

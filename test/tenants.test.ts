@@ -1,9 +1,11 @@
 import { ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
-import { reregisterIfSecretExpired } from '../lib/broker/client-secret-expiry.js';
-import { readTenant } from '../lib/broker/tenant-read.js';
+import { FORCED_REFRESH_FLOOR_MS } from '../lib/broker/refresh.js';
+import { runRefresher } from '../lib/broker/refresher.js';
+import { JOB_REQUEST_BUDGET_MS } from '../lib/broker/tenant-jobs.js';
 import { getAccount } from '../lib/store/accounts.js';
+import { listPendingRevocations } from '../lib/store/revocations.js';
 import { listAudit } from '../lib/store/audit.js';
 import type { AccountTokens } from '../lib/store/records.js';
 import { keys } from '../lib/store/schema.js';
@@ -12,6 +14,7 @@ import type { Db } from '../lib/store/table.js';
 import { startLongPortSimulator, type LongPortSimulator } from '../simulator/longport-simulator.js';
 import { api, linkAccount } from './support/flow.js';
 import { startHarness, type Harness } from './support/harness.js';
+import { seedLinkedAccounts } from './support/seed.js';
 
 let h: Harness;
 let cnSim: LongPortSimulator | undefined;
@@ -68,6 +71,7 @@ describe('deleting a tenant', () => {
     expect(after.filter((k) => k.startsWith('TENANT#beta '))).toEqual(betaBefore);
     expect(h.sim.stats.clientsDeleted).toEqual([acmeClient]);
     expect(h.sim.stats.revocations.sort()).toEqual(refreshTokens.sort());
+    expect(h.deps.background.pending).toBe(0);
     expect(h.events.filter((e) => e.type === 'AccountUnlinked').map((e) => e.detail.account).sort()).toEqual(['alice', 'bob']);
     expect((await api(h, 'GET', '/v1/tenants/acme')).status).toBe(404);
     expect((await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token')).status).toBe(404);
@@ -85,6 +89,7 @@ describe('deleting a tenant', () => {
     const { events } = (await res.json()) as { events: { action: string; outcome: string; account?: string }[] };
     expect(events).toEqual(
       expect.arrayContaining([
+        expect.objectContaining({ action: 'tenant.delete', outcome: 'started' }),
         expect.objectContaining({ action: 'account.unlink', account: 'alice', outcome: 'revoked' }),
         expect.objectContaining({ action: 'tenant.delete', outcome: 'deleted' }),
       ]),
@@ -102,7 +107,7 @@ describe('deleting a tenant', () => {
     expect(h.sim.stats.clientsDeleted).toEqual([]);
     expect((await tableKeys(h.db)).filter((k) => k.startsWith('TENANT#acme '))).toEqual([]);
     const trail = await listAudit(h.db, 'acme', { limit: 50 });
-    expect(trail.events.find((e) => e.action === 'tenant.delete')).toMatchObject({ outcome: 'deleted:client_kept:no_registration_client_uri' });
+    expect(trail.events.filter((e) => e.action === 'tenant.delete').map((e) => e.outcome)).toEqual(['started', 'deleted:client_kept:no_registration_client_uri']);
   });
 
   it('a tenant can be registered again after deletion, with a new client', async () => {
@@ -181,7 +186,7 @@ describe('updating a tenant', () => {
 
     expect(res.status).toBe(200);
     const view = (await res.json()) as { region: string; issuer: string; client_id: string };
-    expect(view).toMatchObject({ region: 'cn', issuer: cnSim.issuer });
+    expect(view).toMatchObject({ region: 'cn', issuer: cnSim.issuer, state: 'active' });
     expect(cnSim.clients.has(view.client_id)).toBe(true);
     expect((await getAccount(h.db, 'acme', 'alice'))?.status).toBe('needs_reauth');
     const token = await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token');
@@ -209,41 +214,6 @@ describe('updating a tenant', () => {
     expect(call.status).toBe(200);
   });
 
-  it('an expired client secret (client_secret_expires_at passed) is replaced by registering again, transparently', async () => {
-    h = await startHarness({ simulator: { clientType: 'confidential' } });
-    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' });
-    const expired = (await getTenant(h.db, 'acme'))!;
-    await expireClientSecret(h, 'acme');
-
-    const { callback } = await linkAccount(h, 'acme', 'alice');
-
-    expect(callback.status).toBe(200);
-    expect(h.sim.stats.registrations).toBe(2);
-    const renewed = (await getTenant(h.db, 'acme'))!;
-    expect(renewed.clientId).not.toBe(expired.clientId);
-    expect(renewed.clientSecretExpiresAt).toBe(0);
-    expect(h.sim.stats.tokenRequests.at(-1)).toMatchObject({ clientId: renewed.clientId, status: 200 });
-    expect((await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token')).status).toBe(200);
-    const trail = await listAudit(h.db, 'acme', { limit: 50 });
-    expect(trail.events.find((e) => e.action === 'tenant.update')).toMatchObject({ caller: 'broker', outcome: 'client_reregistered' });
-  });
-  it('reading a tenant never registers a client: only reregisterIfSecretExpired does, for an expired secret', async () => {
-    h = await startHarness({ simulator: { clientType: 'confidential' } });
-    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' });
-    await expireClientSecret(h, 'acme');
-
-    const read = await readTenant(h.deps, 'acme');
-    const viewed = await api(h, 'GET', '/v1/tenants/acme');
-    const registrationsAfterReads = h.sim.stats.registrations;
-    const renewed = await reregisterIfSecretExpired(h.deps, read);
-
-    expect(viewed.status).toBe(200);
-    expect(registrationsAfterReads).toBe(1);
-    expect(h.sim.stats.registrations).toBe(2);
-    expect(renewed.clientId).not.toBe(read.clientId);
-    expect(await reregisterIfSecretExpired(h.deps, renewed)).toBe(renewed);
-    expect(h.sim.stats.registrations).toBe(2);
-  });
 });
 
 describe('imported clients', () => {
@@ -256,6 +226,8 @@ describe('imported clients', () => {
     h.sim.clients.get('imported-1')!.client_secret = 'second-secret-value';
 
     const put = await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', client_id: 'imported-1', client_secret: 'second-secret-value' });
+    // past the floor under which forced refreshes coalesce
+    h.clock.advance(FORCED_REFRESH_FLOOR_MS);
     const refresh = await api(h, 'POST', '/v1/tenants/acme/accounts/alice/refresh');
 
     expect(put.status).toBe(200);
@@ -273,5 +245,155 @@ describe('imported clients', () => {
     const put = await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', client_id: created.client_id, client_secret: 'made-up-secret-value' });
 
     expect(put.status).toBe(409);
+  });
+});
+
+describe('client secrets: never a silent re-registration', () => {
+  const refresh = (account = 'alice') => api(h, 'POST', `/v1/tenants/acme/accounts/${account}/refresh`);
+  const outcomes = async () => (await listAudit(h.db, 'acme', { limit: 100 })).events.filter((e) => e.action === 'tenant.update').map((e) => e.outcome);
+
+  it('an expired client secret is renewed through RFC 7592: the secret the provider rotated is stored, no client is registered, and linked accounts keep refreshing', async () => {
+    h = await startHarness({ simulator: { clientType: 'confidential', clientSecretTtlS: 3600 } });
+    await linkAccount(h, 'acme', 'alice');
+    const before = (await getTenant(h.db, 'acme'))!;
+    // the provider rotated the secret before it expired; the broker learns of it once the stored expiry passes
+    h.clock.advance(3000_000);
+    const rotated = h.sim.rotateClientSecret(before.clientId, { expiresInS: 7200, graceS: 600 });
+    h.clock.set(before.clientSecretExpiresAt! * 1000 + 1000);
+
+    const res = await refresh();
+
+    expect(res.status).toBe(200);
+    expect(h.sim.stats.registrations).toBe(1);
+    expect(h.sim.stats.clientsRead).toEqual([before.clientId]);
+    const after = (await getTenant(h.db, 'acme'))!;
+    expect(after).toMatchObject({ clientId: before.clientId, clientSecretExpiresAt: rotated.client_secret_expires_at });
+    expect(after.needsOperator).toBeUndefined();
+    expect(h.sim.stats.tokenRequests.at(-1)).toMatchObject({ grantType: 'refresh_token', clientId: before.clientId, status: 200 });
+    expect(await outcomes()).toEqual(['client_secret_renewed']);
+  });
+
+  it('a secret the provider rotated without notice (invalid_client) is read through RFC 7592, the refresh goes through, and the rotated registration access token is kept', async () => {
+    h = await startHarness({ simulator: { clientType: 'confidential', registrationAccessTokenRotation: true } });
+    await linkAccount(h, 'acme', 'alice');
+    const client = (await getTenant(h.db, 'acme'))!.clientId;
+    h.sim.rotateClientSecret(client);
+    h.clock.advance(20_000);
+
+    const res = await refresh();
+    // the registration access token the read rotated is the one that deletes the client
+    const deleted = await api(h, 'DELETE', '/v1/tenants/acme');
+
+    expect(res.status).toBe(200);
+    expect(h.sim.stats.tokenRequests.filter((r) => r.grantType === 'refresh_token').map((r) => r.status)).toEqual([401, 200]);
+    expect(h.sim.stats.registrations).toBe(1);
+    expect(deleted.status).toBe(204);
+    expect(h.sim.stats.clientsDeleted).toEqual([client]);
+  });
+
+  it('an expired secret that cannot be renewed marks the tenant as needing the operator once, with an event; accounts stay linked and are not sent to the provider until the operator sends the secret', async () => {
+    h = await startHarness({ simulator: { clientType: 'confidential', clientSecretTtlS: 600 } });
+    await linkAccount(h, 'acme', 'alice');
+    await linkAccount(h, 'acme', 'bob');
+    const client = (await getTenant(h.db, 'acme'))!.clientId;
+    // the secret expired and the provider has issued no other: the RFC 7592 read gives the same one
+    h.clock.advance(601_000);
+    const tokenRequestsBefore = h.sim.stats.tokenRequests.length;
+
+    const alice = await refresh('alice');
+    const bob = await refresh('bob');
+    const served = await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token');
+
+    expect([alice.status, bob.status]).toEqual([502, 502]);
+    const body = (await alice.json()) as { error: string; error_description: string };
+    expect(body.error).toBe('invalid_client');
+    expect(body.error_description).toContain(`PUT /v1/tenants/acme with "client_id": "${client}"`);
+    expect(h.sim.stats.tokenRequests.length).toBe(tokenRequestsBefore);
+    expect(h.sim.stats.clientsRead).toEqual([client]);
+    expect(served.status).toBe(200);
+    expect(h.events.filter((e) => e.type === 'TenantNeedsOperator')).toEqual([{ type: 'TenantNeedsOperator', detail: expect.objectContaining({ tenant: 'acme', reason: 'client_secret_expired', client_id: client }) }]);
+    expect(h.events.filter((e) => e.type === 'TokenRefreshFailed').map((e) => [e.detail.account, e.detail.reason, typeof e.detail.action])).toEqual([
+      ['alice', 'invalid_client', 'string'],
+      ['bob', 'invalid_client', 'string'],
+    ]);
+    for (const account of ['alice', 'bob']) expect((await getAccount(h.db, 'acme', account))?.status).toBe('linked');
+
+    // the operator gets a new secret from LongPort and sends it
+    const fresh = h.sim.rotateClientSecret(client, { expiresInS: 0 });
+    const put = await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', client_id: client, client_secret: fresh.client_secret });
+    const again = await refresh('alice');
+
+    expect(put.status).toBe(200);
+    expect(again.status).toBe(200);
+    expect((await getTenant(h.db, 'acme'))!.needsOperator).toBeUndefined();
+    expect(h.sim.stats.registrations).toBe(1);
+    expect(await outcomes()).toEqual(['needs_operator:client_secret_expired', 'client_secret_rotated']);
+  });
+});
+
+describe('tenant deletion as a job', () => {
+  it('a deletion that does not fit in the request answers 202 { state: "deleting" }, GET shows the state, other changes wait, and the background finishes it', async () => {
+    h = await startHarness();
+    await api(h, 'PUT', '/v1/tenants/acme', { region: 'global' });
+    const { refreshTokens } = await seedLinkedAccounts(h, 'acme', 60);
+    // every revocation costs 200 ms of the broker's clock; past the request's budget they wait for the gate
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const start = h.clock();
+    const real = h.deps.http.fetch;
+    h.deps.http.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      if (String(input instanceof Request ? input.url : input).endsWith('/oauth2/revoke')) {
+        const late = h.clock() - start >= JOB_REQUEST_BUDGET_MS;
+        h.clock.advance(200);
+        if (late) await gate;
+      }
+      return real(input, init);
+    }) as typeof fetch;
+
+    const res = await api(h, 'DELETE', '/v1/tenants/acme');
+    const during = await api(h, 'GET', '/v1/tenants/acme');
+    const change = await api(h, 'PUT', '/v1/tenants/acme', { region: 'global', scope: '3 4' });
+    const revokedWithinRequest = h.sim.stats.revocations.length;
+    open();
+    await h.deps.background.drain(30_000);
+
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ state: 'deleting' });
+    expect(during.status).toBe(200);
+    expect(await during.json()).toMatchObject({ tenant: 'acme', state: 'deleting' });
+    expect(change.status).toBe(409);
+    expect(await change.json()).toMatchObject({ error: 'conflict', error_description: expect.stringContaining('being deleted') });
+    expect(revokedWithinRequest).toBe(40);
+    expect((await api(h, 'GET', '/v1/tenants/acme')).status).toBe(404);
+    expect(h.sim.stats.revocations.sort()).toEqual([...refreshTokens].sort());
+    expect((await tableKeys(h.db)).filter((k) => k.startsWith('TENANT#acme '))).toEqual([]);
+  });
+
+  it('a provider outage during a deletion: revocations are kept, the client deletion is tried again later, and the refresher finishes the job', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    await linkAccount(h, 'acme', 'bob');
+    const client = (await getTenant(h.db, 'acme'))!.clientId;
+    h.sim.setFaults({ revocationStatus: 503, registrationStatus: 503, retryAfterS: 0 });
+
+    const res = await api(h, 'DELETE', '/v1/tenants/acme');
+    await h.deps.background.drain(10_000);
+    const during = (await (await api(h, 'GET', '/v1/tenants/acme')).json()) as { state: string };
+    const pendingDuring = (await listPendingRevocations(h.db, { limit: 10, tenant: 'acme' })).items.map((p) => p.account);
+    h.sim.resetFaults();
+    h.clock.advance(3_600_000);
+    const run = await runRefresher(h.deps, { deadline: h.clock() + 60_000 });
+
+    expect(res.status).toBe(202);
+    expect(during.state).toBe('deleting');
+    expect(pendingDuring).toEqual(['alice', 'bob']);
+    expect(run.jobs).toEqual({ resumed: 1, finished: 1 });
+    expect(h.sim.stats.clientsDeleted).toEqual([client]);
+    expect((await api(h, 'GET', '/v1/tenants/acme')).status).toBe(404);
+    // the client went with its grants (RFC 7592): the kept revocations are done
+    expect((await listPendingRevocations(h.db, { limit: 10 })).items).toEqual([]);
+    const trail = (await listAudit(h.db, 'acme', { limit: 100 })).events;
+    expect(trail.filter((e) => e.outcome === 'revoked_with_client').map((e) => e.account).sort()).toEqual(['alice', 'bob']);
+    expect(trail.at(-1)).toMatchObject({ action: 'tenant.delete', outcome: 'deleted' });
   });
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { FORCED_REFRESH_FLOOR_MS } from '../lib/broker/refresh.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TokenCache, type CachedToken } from '../lib/broker/token-cache.js';
 import { localDataKeys } from '../lib/crypto/local-keys.js';
@@ -120,7 +121,7 @@ describe('token route: what a read costs (DynamoDB calls recorded on the client)
   const masterKey = randomBytes(32);
   let keys: ReturnType<typeof countingKeys>;
   afterEach(async () => {
-    await proxy?.close();
+    await proxy?.stop();
     proxy = undefined;
     await h?.close();
   });
@@ -213,6 +214,8 @@ describe('token route: what a read costs (DynamoDB calls recorded on the client)
 
   it('a forced refresh on this instance replaces the cached token at once', async () => {
     const { first } = await start();
+    // past the 10 s in which forced refreshes coalesce
+    h.clock.advance(FORCED_REFRESH_FLOOR_MS);
 
     const forced = (await (await api(h, 'POST', '/v1/tenants/acme/accounts/alice/refresh')).json()) as { access_token: string };
     const after = await token();
@@ -225,7 +228,7 @@ describe('token route: what a read costs (DynamoDB calls recorded on the client)
     proxy = await startTcpProxy(dynamoEndpoint());
     const table = await freshTable();
     const { mono, first } = await start({ db: createDb({ table: table.table, endpoint: proxy.url }) });
-    await proxy.cut();
+    await proxy.stop();
 
     const fresh = await token();
     mono.advance(30_000);
@@ -234,7 +237,7 @@ describe('token route: what a read costs (DynamoDB calls recorded on the client)
     const meanwhile = await token();
     mono.advance(300_000 - 31_000);
     const beyondBound = await token();
-    await proxy.restore();
+    await proxy.start();
     mono.advance(5_000);
     const storeBack = await token();
 

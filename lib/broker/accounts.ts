@@ -6,7 +6,7 @@ import type { AccountRecord, AccountStatus, TenantRecord } from '../store/record
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
-import { revokeAccountTokens, type Revocation } from './revocation.js';
+import { revokeAccountTokens, type Revocation, type RevocationCause } from './revocation.js';
 import { readTenant } from './tenant-read.js';
 import { TokenCache } from './token-cache.js';
 
@@ -72,12 +72,17 @@ export async function unlinkAccount(deps: BrokerDeps, caller: Caller, tenant: st
 /**
  * Unlinks one account of a loaded tenant (also used by tenant deletion). The token revoked is the
  * one deleted: the delete is conditioned on the generation whose token was revoked, so a re-link
- * or a rotation committed in between is revoked in its turn before the account goes.
+ * or a rotation committed in between is revoked in its turn before the account goes. The unlink is
+ * audited before the delete: a process that dies in between leaves the account, which the next
+ * attempt (a resumed tenant job) unlinks and records again, never an unlink without its record.
  */
-export async function unlinkRecord(deps: BrokerDeps, tenant: TenantRecord, record: AccountRecord, callerId: string): Promise<Revocation> {
+export async function unlinkRecord(deps: BrokerDeps, tenant: TenantRecord, record: AccountRecord, callerId: string, cause: RevocationCause = 'unlink'): Promise<Revocation> {
   let current = record;
   return withRetries(UNLINK_AT_GENERATION, { what: 'unlink' }, async () => {
-    const revocation = await revokeAccountTokens(deps, tenant, current);
+    const revocation = await revokeAccountTokens(deps, tenant, current, undefined, cause);
+    // a revocation the provider could not take yet is kept and retried by the refresher
+    const outcome = revocation.revoked ? 'revoked' : revocation.pending ? `revocation_pending:${revocation.reason}` : `not_revoked:${revocation.reason}`;
+    await audit(deps, tenant, 'account.unlink', { caller: callerId, account: record.account, outcome });
     const res = await deleteAccountAtGeneration(deps.db, current, current.generation);
     if (!res.ok && res.current) {
       // a re-link or a rotation committed in between: its token is revoked in its turn
@@ -86,14 +91,13 @@ export async function unlinkRecord(deps: BrokerDeps, tenant: TenantRecord, recor
     }
     // !res.current: a concurrent unlink deleted it first; the account is gone either way
     deps.tokenCache.delete(TokenCache.key(tenant.tenant, record.account));
-    const outcome = revocation.revoked ? 'revoked' : `not_revoked:${revocation.reason}`;
-    await audit(deps, tenant, 'account.unlink', { caller: callerId, account: record.account, outcome });
-    deps.log.info('account.unlinked', { tenant: tenant.tenant, account: record.account, revoked: revocation.revoked, reason: revocation.reason });
+    deps.log.info('account.unlinked', { tenant: tenant.tenant, account: record.account, revoked: revocation.revoked, reason: revocation.reason, pending: revocation.pending });
     await deps.events.publish('AccountUnlinked', {
       tenant: tenant.tenant,
       account: record.account,
       revoked: revocation.revoked,
       ...(revocation.reason ? { reason: revocation.reason } : {}),
+      ...(revocation.pending ? { revocation_pending: true } : {}),
     });
     return revocation;
   });

@@ -6,10 +6,11 @@ import type { BrokerDeps } from './deps.js';
 
 /**
  * RFC 7592 §2.3: deletes the tenant's client with its registration access token. A transient
- * failure is retried once ({@link UPSTREAM_CLEANUP}); after that the client is left at the provider and logged
- * (`tenant.orphan_client`, with its client_id) — the removal goes on.
+ * failure is retried once ({@link UPSTREAM_CLEANUP}); after that it is answered with `transient`
+ * (a tenant job tries the deletion again later) and logged (`tenant.orphan_client`, with its
+ * client_id) — never thrown.
  */
-export async function deleteTenantClient(deps: BrokerDeps, tenant: TenantRecord): Promise<{ deleted: true } | { deleted: false; reason: string }> {
+export async function deleteTenantClient(deps: BrokerDeps, tenant: TenantRecord): Promise<{ deleted: true } | { deleted: false; reason: string; transient?: boolean }> {
   if (!tenant.registrationClientUri || !tenant.sealedRegistration) return { deleted: false, reason: 'no_registration_client_uri' };
   let token: string | undefined;
   try {
@@ -22,7 +23,7 @@ export async function deleteTenantClient(deps: BrokerDeps, tenant: TenantRecord)
   const outcome = await attemptWithRetries(UPSTREAM_CLEANUP, { what: 'client deletion' }, () => deleteRegisteredClient(deps.http, tenant.issuer, tenant.registrationClientUri!, token));
   if (outcome.ok) return { deleted: true };
   deps.log.warn('tenant.orphan_client', { tenant: tenant.tenant, clientId: tenant.clientId, attempts: outcome.attempts, reason: outcome.error.code, err: outcome.error });
-  return { deleted: false, reason: outcome.error.code };
+  return { deleted: false, reason: outcome.error.code, transient: outcome.error.status === 503 };
 }
 
 /** Best effort: deletes a client registered a moment ago that lost a race (RFC 7592), when the server allows it. */

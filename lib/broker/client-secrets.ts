@@ -19,7 +19,10 @@ export function sealRegistrationAccessToken(deps: Pick<BrokerDeps, 'cipher'>, te
 }
 
 /** The tenant's OAuth client, its secret opened only when it has one (confidential: one decrypt). */
-export async function openTenantClient(deps: Pick<BrokerDeps, 'cipher'>, tenant: TenantRecord): Promise<OAuthClient> {
+export async function openTenantClient(
+  deps: Pick<BrokerDeps, 'cipher'>,
+  tenant: Pick<TenantRecord, 'tenant' | 'clientId' | 'tokenEndpointAuthMethod' | 'sealedClient'>,
+): Promise<OAuthClient> {
   // a public client never sends a secret, so none is opened
   if (tenant.tokenEndpointAuthMethod === 'none' || !tenant.sealedClient) return { client_id: tenant.clientId, token_endpoint_auth_method: tenant.tokenEndpointAuthMethod };
   const secrets = await deps.cipher.open<ClientSecrets>(tenant.sealedClient, tenantSecretsContext(tenant.tenant));

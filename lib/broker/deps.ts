@@ -1,3 +1,4 @@
+import type { BackgroundWork } from '../background.js';
 import type { BrokerConfig } from '../config.js';
 import type { TokenCipher } from '../crypto/token-cipher.js';
 import type { EventPublisher } from '../events.js';
@@ -31,4 +32,6 @@ export interface BrokerDeps {
   auditLog: AuditLog;
   /** Repeat and failed token reads, counted in memory and written as `token.reads` events. */
   readCounts: TokenReadCounts;
+  /** Work that goes on after the answer: pending commits, tenant jobs, the event outbox. */
+  background: BackgroundWork;
 }

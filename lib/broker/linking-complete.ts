@@ -8,7 +8,7 @@ import type { FlowStateRecord, TenantRecord } from '../store/records.js';
 import { secretHash } from '../store/schema.js';
 import { accountTokensContext } from './account-tokens.js';
 import { audit } from './audit-trail.js';
-import { reregisterIfSecretExpired } from './client-secret-expiry.js';
+import { ensureClientSecretCurrent } from './client-secret-expiry.js';
 import { openTenantClient } from './client-secrets.js';
 import type { BrokerDeps } from './deps.js';
 import { invalidLink, LINK_SESSION_TTL_MS, LinkFlowError, readTenantOfLink, type FlowRef } from './linking.js';
@@ -66,7 +66,7 @@ async function finishFlow(deps: BrokerDeps, flow: FlowStateRecord, answer: { par
   let granted: GrantedTokens | undefined;
   let kept = false;
   try {
-    tenant = await reregisterIfSecretExpired(deps, await readTenantOfLink(deps, flow.tenant));
+    tenant = await ensureClientSecretCurrent(deps, await readTenantOfLink(deps, flow.tenant));
     // the origin must still be one the tenant allows (it may have changed since the link was made)
     flowRef.returnTo = flow.returnTo && isAllowedReturnTo(flow.returnTo, tenant.returnToOrigins) ? flow.returnTo : undefined;
     if (tenant.createdAt !== flow.tenantCreatedAt || tenant.issuer !== flow.issuer || tenant.redirectUri !== flow.redirectUri) {

@@ -3,7 +3,7 @@ import { putLink } from '../store/links.js';
 import { secretHash } from '../store/schema.js';
 import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
-import { reregisterIfSecretExpired } from './client-secret-expiry.js';
+import { ensureClientSecretCurrent } from './client-secret-expiry.js';
 import type { BrokerDeps } from './deps.js';
 import { LINK_TTL_MS } from './linking.js';
 import { linkPath, newLinkId } from './linking-secrets.js';
@@ -19,7 +19,7 @@ export async function createLink(
   input: { return_to?: string | undefined },
 ): Promise<{ link_url: string; expires_at: string }> {
   requireAccess(caller, tenant, 'admin');
-  const t = await reregisterIfSecretExpired(deps, await readTenant(deps, tenant));
+  const t = await ensureClientSecretCurrent(deps, await readTenant(deps, tenant));
   /* Precondition: links of a tenant that confirms links need a return_to (where the link_session goes). */
   if (t.confirmLinks && input.return_to === undefined) {
     throw new BrokerError('invalid_request', 400, 'this tenant confirms links (confirm_links): a link needs a return_to, where the link_session to confirm is sent');

@@ -2,7 +2,7 @@ import { toBrokerError } from '../errors.js';
 import { authorizationUrl } from '../oauth/client.js';
 import { getLink, putFlowState, startFlowFromLink } from '../store/links.js';
 import { secretHash } from '../store/schema.js';
-import { reregisterIfSecretExpired } from './client-secret-expiry.js';
+import { ensureClientSecretCurrent } from './client-secret-expiry.js';
 import type { BrokerDeps } from './deps.js';
 import { invalidLink, LinkFlowError, MAX_FLOWS_PER_LINK, readTenantOfLink, type FlowRef } from './linking.js';
 import { bindingCookieName, bindingHash, linkPath, newBrowserBinding, newState, pkceVerifier } from './linking-secrets.js';
@@ -27,7 +27,7 @@ export async function startAuthorization(deps: BrokerDeps, linkId: string): Prom
     if (link.completedAt !== undefined) throw invalidLink('used');
     if (link.expiresAt <= deps.clock()) throw invalidLink('expired');
     flowRef = { tenant: link.tenant, account: link.account, returnTo: link.returnTo };
-    const tenant = await reregisterIfSecretExpired(deps, await readTenantOfLink(deps, link.tenant));
+    const tenant = await ensureClientSecretCurrent(deps, await readTenantOfLink(deps, link.tenant));
     // a link outlives neither its tenant nor a tenant deleted and registered again under the same id
     if (tenant.createdAt !== link.tenantCreatedAt) throw invalidLink('unknown');
     const as = await deps.discovery.get(tenant.issuer);

@@ -1,3 +1,4 @@
+import type { BackgroundWork } from '../background.js';
 import type { Logger } from '../log.js';
 import { auditItem, type AuditItem } from '../store/audit.js';
 import type { AuditLog } from './audit-trail.js';
@@ -68,7 +69,7 @@ export class TokenReadCounts {
   private readonly monotonic: () => number;
 
   constructor(
-    private readonly deps: { auditLog: AuditLog; log: Logger; clock: () => number },
+    private readonly deps: { auditLog: AuditLog; log: Logger; clock: () => number; background?: Pick<BackgroundWork, 'track'> },
     options: ReadCountOptions = {},
   ) {
     this.flushAfterMs = options.flushAfterMs ?? COUNT_FLUSH_AFTER_MS;
@@ -100,10 +101,15 @@ export class TokenReadCounts {
     return n;
   }
 
-  /** Starts a flush in the background when one is due; never awaited by a read. */
+  /**
+   * Starts a flush in the background when one is due; never awaited by a read. Tracked as background
+   * work, so that in Lambda the invocation stays open after its answer until the counts are written.
+   */
   flushIfDue(): void {
     if (this.flushing || this.oldest === undefined || this.monotonic() - this.oldest < this.flushAfterMs) return;
-    this.flush().catch((err: unknown) => this.deps.log.error('audit.counts_flush_failed', { err }));
+    const flushing = this.flush();
+    if (this.deps.background) this.deps.background.track('audit counts', flushing);
+    else flushing.catch((err: unknown) => this.deps.log.error('audit.counts_flush_failed', { err }));
   }
 
   /** Writes every count now (after a flush that is running). */

@@ -4,24 +4,38 @@ import { audit } from './audit-trail.js';
 import { requireAccess, type Caller } from './callers.js';
 import { discardUnusedClient } from './client-deletion.js';
 import type { BrokerDeps } from './deps.js';
-import { moveTenantRegion } from './region-move.js';
+import { continueTenantMove, moveTenantRegion } from './region-move.js';
 import { checkOrigins } from './return-to.js';
 import { DEFAULT_SCOPE, importedClient, registerNewClient, tenantRecordFor, type RegisterTenantInput } from './tenant-record.js';
+import { JOB_REQUEST_BUDGET_MS, refuseDuringJob } from './tenant-jobs.js';
 import { updateTenantSettings } from './tenant-settings.js';
 import { tenantView, type TenantView } from './tenant-view.js';
 
 /**
  * `PUT /v1/tenants/{tenant}`: discovery + dynamic registration (RFC 8414, RFC 7591) the first time,
  * or import of a pre-registered client; on an existing tenant, a settings update, or a region
- * move when `change_region` asks for it.
+ * move when `change_region` asks for it (a job: `view.state` is `moving` while it runs).
+ * `answerBy`: when the answer is due (a move works until then, and goes on in the background).
  */
-export async function registerTenant(deps: BrokerDeps, caller: Caller, tenant: string, input: RegisterTenantInput): Promise<{ created: boolean; view: TenantView }> {
+export async function registerTenant(
+  deps: BrokerDeps,
+  caller: Caller,
+  tenant: string,
+  input: RegisterTenantInput,
+  options: { answerBy?: number } = {},
+): Promise<{ created: boolean; view: TenantView }> {
   requireAccess(caller, tenant, 'admin');
   if (!deps.config.allowedRegions.includes(input.region)) {
     throw new BrokerError('invalid_request', 400, `region "${input.region}" is not enabled on this broker (enabled: ${deps.config.allowedRegions.join(', ')})`);
   }
   const origins = input.return_to_origins === undefined ? undefined : checkOrigins(input.return_to_origins);
   const existing = await getTenant(deps.db, tenant);
+  const answerBy = options.answerBy ?? deps.clock() + JOB_REQUEST_BUDGET_MS;
+  if (existing?.job) {
+    // the same move asked for again goes on with the one under way; any other change waits for the job
+    if (existing.job.kind === 'move' && input.change_region && input.region === existing.region) return { created: false, view: await continueTenantMove(deps, existing, { answerBy }) };
+    refuseDuringJob(existing);
+  }
   if (existing && input.region !== existing.region) {
     // moving region is never implied: every linked account must link again afterwards
     if (!input.change_region) {
@@ -31,7 +45,7 @@ export async function registerTenant(deps: BrokerDeps, caller: Caller, tenant: s
         `tenant ${existing.tenant} is registered in region "${existing.region}"; send "change_region": true to move it to "${input.region}" (its linked accounts will have to link again)`,
       );
     }
-    return { created: false, view: await moveTenantRegion(deps, caller, existing, input, origins) };
+    return { created: false, view: await moveTenantRegion(deps, caller, existing, input, origins, { answerBy }) };
   }
   if (existing) return { created: false, view: await updateTenantSettings(deps, caller, existing, input, origins) };
 

@@ -1,5 +1,5 @@
 import type { Region } from '../config.js';
-import type { TenantRecord } from '../store/records.js';
+import type { TenantRecord, TenantState } from '../store/records.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
 import { readTenant } from './tenant-read.js';
@@ -18,6 +18,8 @@ export interface TenantView {
   confirm_links: boolean;
   created_at: string;
   updated_at: string;
+  /** `active`, `moving` (a region move under way) or `deleting` (CONTRACT.md). */
+  state: TenantState;
 }
 
 export function tenantView(t: TenantRecord): TenantView {
@@ -33,6 +35,7 @@ export function tenantView(t: TenantRecord): TenantView {
     confirm_links: t.confirmLinks ?? false,
     created_at: new Date(t.createdAt).toISOString(),
     updated_at: new Date(t.updatedAt).toISOString(),
+    state: t.state ?? 'active',
   };
 }
 

@@ -2,6 +2,8 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { BrokerError, toBrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { metricFields } from '../metrics.js';
+import { isStoreFailure } from '../store/failures.js';
 import type { AppEnv } from './app-env.js';
 import { BROWSER_HEADERS, failureMessage, page, type PageAction } from './pages.js';
 
@@ -15,6 +17,8 @@ export function errorResponse(c: Context<AppEnv>, err: unknown, log: Logger): Re
   const fields = { method: c.req.method, route: route ? `${route.method} ${route.path}` : 'unmatched', status: e.status };
   if (e.status >= 500) log.error('request.failed', { ...fields, err: err instanceof Error ? err : e });
   else log.info('request.rejected', { ...fields, error: e.code });
+  // an unreachable store is visible from outside: the StoreUnavailable metric (an alarm reads it) and the 503's code
+  if (e.status === 503 && isStoreFailure(err)) log.info('metrics', metricFields({ StoreUnavailable: { value: 1 } }));
   if (route?.browser) return browserErrorPage(c, e);
   if (e.retryAfterS !== undefined) c.header('Retry-After', String(e.retryAfterS));
   if (e.status === 401) c.header('WWW-Authenticate', 'Bearer realm="longport-token-broker"');

@@ -41,9 +41,13 @@ export const TenantBody = named(
     confirm_links: z.boolean(),
     created_at: z.string(),
     updated_at: z.string(),
+    state: doc(z.enum(['active', 'moving', 'deleting']), { description: '`moving`: a region move is under way; `deleting`: the tenant is being deleted' }),
   }),
   'Tenant',
 );
+
+/** 202 of `DELETE /v1/tenants/{tenant}`: the deletion goes on in the background. */
+export const TenantJobBody = named(z.object({ state: z.enum(['deleting']) }), 'TenantJob');
 
 /** `PUT /v1/tenants/{tenant}`: registration, import, or settings of an existing tenant. */
 export const PutTenantBody = named(

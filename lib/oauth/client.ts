@@ -196,13 +196,58 @@ export async function revokeToken(http: UpstreamHttp, as: ServerMetadata, client
   }
 }
 
+/** A bearer credential travels only over https (plain http only for a loopback issuer, for local testing). */
+function assertBearerTarget(issuer: string, registrationClientUri: string, what: string): void {
+  const target = new URL(registrationClientUri);
+  if (target.protocol !== 'https:' && !(target.protocol === 'http:' && insecureAllowedFor(issuer))) {
+    throw new BrokerError('upstream_error', 502, `${what}: the registration_client_uri is not an https URL; nothing was sent`);
+  }
+}
+
+/** What an RFC 7592 read answers about the client's credentials. */
+export interface ClientCredentialsRead {
+  client_id: string;
+  client_secret?: string;
+  /** Epoch s, 0 = never (RFC 7591 §3.2.1). */
+  client_secret_expires_at?: number;
+  /** RFC 7592 §3: the server may rotate it with every read; the new one replaces the old at once. */
+  registration_access_token?: string;
+}
+
+/**
+ * RFC 7592 §2.1 (https://www.rfc-editor.org/rfc/rfc7592#section-2.1): reads the client's current
+ * configuration with its registration access token, which holds a secret the provider rotated.
+ */
+export async function readRegisteredClient(http: UpstreamHttp, issuer: string, registrationClientUri: string, registrationAccessToken: string): Promise<ClientCredentialsRead> {
+  assertBearerTarget(issuer, registrationClientUri, 'client read');
+  try {
+    const response = await http.fetch(registrationClientUri, {
+      method: 'GET',
+      headers: { authorization: `Bearer ${registrationAccessToken}`, accept: 'application/json' },
+      signal: AbortSignal.timeout(http.timeoutMs),
+      redirect: 'manual',
+    });
+    rejectTransientStatus(response, 'client read');
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      throw new BrokerError('upstream_error', 502, `client read: the provider answered HTTP ${response.status}`);
+    }
+    const body = (await response.json()) as Record<string, unknown>;
+    if (typeof body.client_id !== 'string') throw new BrokerError('upstream_error', 502, 'client read: the answer holds no client_id');
+    return {
+      client_id: body.client_id,
+      ...(typeof body.client_secret === 'string' && body.client_secret ? { client_secret: body.client_secret } : {}),
+      ...(typeof body.client_secret_expires_at === 'number' ? { client_secret_expires_at: body.client_secret_expires_at } : {}),
+      ...(typeof body.registration_access_token === 'string' && body.registration_access_token ? { registration_access_token: body.registration_access_token } : {}),
+    };
+  } catch (err) {
+    throw toBrokerError(err, 'client read');
+  }
+}
+
 /** RFC 7592 §2.3: deletes the client at its configuration endpoint. */
 export async function deleteRegisteredClient(http: UpstreamHttp, issuer: string, registrationClientUri: string, registrationAccessToken: string): Promise<void> {
-  const target = new URL(registrationClientUri);
-  // a bearer credential travels only over https (plain http only for a loopback issuer, for local testing)
-  if (target.protocol !== 'https:' && !(target.protocol === 'http:' && insecureAllowedFor(issuer))) {
-    throw new BrokerError('upstream_error', 502, 'client deletion: the registration_client_uri is not an https URL; the client was not deleted');
-  }
+  assertBearerTarget(issuer, registrationClientUri, 'client deletion');
   try {
     const response = await http.fetch(registrationClientUri, {
       method: 'DELETE',

@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import { upstreamUnavailable, type BrokerError } from '../errors.js';
 import { isLoopbackHost } from '../config.js';
+import { PROVIDER_REQUEST_MS } from '../deadlines.js';
 
 /**
  * How the broker talks HTTP to an authorization server: every request through one fetch with a
@@ -12,11 +13,11 @@ import { isLoopbackHost } from '../config.js';
  */
 export interface UpstreamHttp {
   fetch: typeof fetch;
-  /** Deadline of one request, ms. */
+  /** Deadline of one request, connection to the last byte of the answer, ms. */
   timeoutMs: number;
 }
 
-export const defaultUpstreamHttp = (): UpstreamHttp => ({ fetch: globalThis.fetch, timeoutMs: 8_000 });
+export const defaultUpstreamHttp = (): UpstreamHttp => ({ fetch: globalThis.fetch, timeoutMs: PROVIDER_REQUEST_MS });
 
 /**
  * Plain http is allowed only when the configured issuer itself is a loopback http URL (local

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { BackgroundWork, type Drainable } from '../background.js';
 import type { BrokerDeps } from '../broker/deps.js';
 import { SingleFlight } from '../broker/single-flight.js';
 import { TokenCache } from '../broker/token-cache.js';
@@ -23,7 +24,11 @@ export function assembleDeps(parts: {
   clock?: () => number;
 }): BrokerDeps {
   const http = parts.http ?? defaultUpstreamHttp();
-  const clock = parts.clock ?? Date.now;
+  // read through Date each time, so that a test faking Date moves the broker's clock too
+  const clock = parts.clock ?? (() => Date.now());
+  const background = new BackgroundWork(parts.log);
+  // an outbox (lib/events.ts) sends after the answer: draining the background drains it too
+  if (isDrainable(parts.events)) background.attach(parts.events);
   // Lambda serves one request at a time: every record is its own PutItem (no BatchWriteItem grant,
   // which would also allow deletes); a long-running local server batches under load
   const auditLog = new AuditLog(parts.db, parts.config.auditDays, parts.log, parts.config.mode === 'aws' ? Number.POSITIVE_INFINITY : 1);
@@ -41,8 +46,11 @@ export function assembleDeps(parts: {
     tokenCache: new TokenCache(),
     auditLog,
     readCounts: undefined as unknown as TokenReadCounts,
+    background,
   };
   // the counts read the broker's clock and audit log where the deps hold them
   deps.readCounts = new TokenReadCounts(deps);
   return deps;
 }
+
+const isDrainable = (x: object): x is Drainable => typeof (x as Partial<Drainable>).drain === 'function';

@@ -3,6 +3,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { BrokerDeps } from '../broker/deps.js';
 import { loadConfig } from '../config.js';
+import { AWS_SERVICE_DEADLINE, sdkClientSettings } from '../deadlines.js';
 import { kmsDataKeys } from '../crypto/kms-keys.js';
 import { eventBridgePublisher, localPublisher } from '../events.js';
 import type { FunctionName } from '../http/route-table.js';
@@ -31,8 +32,9 @@ export function lambdaDeps(fn: FunctionName): BrokerDeps {
   const config = loadConfig();
   const log = createLogger({ base: { service: 'longport-token-broker', function: fn } });
   const db = createDb({ table: config.tableName, endpoint: config.dynamodbEndpoint });
-  const kms = new KMSClient({});
-  const eventBridge = config.eventBusName ? new EventBridgeClient({}) : undefined;
+  // every KMS and EventBridge call has a connection and a request deadline (lib/deadlines.ts)
+  const kms = new KMSClient(sdkClientSettings(AWS_SERVICE_DEADLINE));
+  const eventBridge = config.eventBusName ? new EventBridgeClient(sdkClientSettings(AWS_SERVICE_DEADLINE)) : undefined;
   const deps = assembleDeps({
     config,
     db,

@@ -68,19 +68,21 @@ export async function takeRefreshLease(
 }
 
 /**
- * Commits a rotated token pair with a compare-and-set on the generation it was refreshed from:
- * a newer pair is never overwritten. The lease is released in the same write.
+ * Commits a rotated token pair with a compare-and-set on the generation it was refreshed from and
+ * on the lease's holder: a newer pair is never overwritten, and a holder whose lease another
+ * process took over commits nothing. The lease is released in the same write.
  */
 export async function commitRefresh(
   db: Db,
   r: { tenant: string; account: string },
   fromGeneration: number,
+  owner: string,
   next: { sealedTokens: string; expiresAt: number; refreshedAt: number; scope: string; dueAt: number },
 ): Promise<AccountCas> {
   return updateAccountIf(db, r, {
     UpdateExpression:
       'SET sealedTokens = :tokens, expiresAt = :exp, refreshedAt = :at, #scope = :scope, generation = :next, dueShard = :shard, dueAt = :due, #status = :linked REMOVE leaseOwner, leaseUntil, lastError',
-    ConditionExpression: 'generation = :gen AND #status = :linked',
+    ConditionExpression: 'generation = :gen AND #status = :linked AND leaseOwner = :owner',
     ExpressionAttributeNames: { '#scope': 'scope', '#status': 'status' },
     ExpressionAttributeValues: {
       ':tokens': next.sealedTokens,
@@ -89,6 +91,7 @@ export async function commitRefresh(
       ':scope': next.scope,
       ':next': fromGeneration + 1,
       ':gen': fromGeneration,
+      ':owner': owner,
       ':shard': dueShardOf(r.tenant, r.account),
       ':due': next.dueAt,
       ':linked': 'linked',
@@ -171,13 +174,16 @@ export async function listAccounts(
   return startKey && last ? { items, next: last.account } : { items };
 }
 
-/** Keys of accounts due for refresh at `nowS` in one index shard (KEYS_ONLY: a few bytes each). */
-export async function queryDueAccounts(
+/** What the refresher finds due in its index: an account to renew, or a tenant whose job is to be taken up. */
+export type DueItem = { kind: 'account'; tenant: string; account: string } | { kind: 'tenant-job'; tenant: string };
+
+/** Keys of the items due at `nowS` in one index shard (KEYS_ONLY: a few bytes each). */
+export async function queryDue(
   db: Db,
   shard: string,
   nowS: number,
   options: { limit: number; startKey?: Record<string, unknown> | undefined },
-): Promise<{ accounts: { tenant: string; account: string }[]; startKey?: Record<string, unknown>; consumedRcu: number }> {
+): Promise<{ items: DueItem[]; startKey?: Record<string, unknown>; consumedRcu: number }> {
   const out = await db.doc.send(
     new QueryCommand({
       TableName: db.table,
@@ -189,11 +195,12 @@ export async function queryDueAccounts(
       ReturnConsumedCapacity: 'TOTAL',
     }),
   );
-  const accounts = (out.Items ?? []).map((item) => ({
-    tenant: String(item.pk).slice('TENANT#'.length),
-    account: String(item.sk).slice(keys.accountPrefix.length),
-  }));
-  return { accounts, ...(out.LastEvaluatedKey ? { startKey: out.LastEvaluatedKey } : {}), consumedRcu: out.ConsumedCapacity?.CapacityUnits ?? 0 };
+  const items = (out.Items ?? []).map((item): DueItem => {
+    const tenant = String(item.pk).slice('TENANT#'.length);
+    const sk = String(item.sk);
+    return sk === keys.tenant(tenant).sk ? { kind: 'tenant-job', tenant } : { kind: 'account', tenant, account: sk.slice(keys.accountPrefix.length) };
+  });
+  return { items, ...(out.LastEvaluatedKey ? { startKey: out.LastEvaluatedKey } : {}), consumedRcu: out.ConsumedCapacity?.CapacityUnits ?? 0 };
 }
 
 /**

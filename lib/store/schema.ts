@@ -11,6 +11,8 @@
  *   audit event   AUDIT#<tenant>#<0..7>  <inc>#<ISO time>#<id>   BROKER_AUDIT_DAYS (`ttl`)
  *   exposure      AUDIT#<tenant>#token#<fingerprint>
  *                                      caller#<SHA-256 of caller> BROKER_AUDIT_DAYS (`ttl`), written once
+ *   revocation    REVOKE               <tenant>#<account>#<gen>  until revoked upstream or given up
+ *   refresher run REFRESHER            LAST_RUN                  overwritten by every run
  *
  * - The audit trail of a tenant is bound to its incarnation: `<inc>` is the tenant record's
  *   `createdAt` (15 digits), so a tenant deleted and registered again under the same id writes and
@@ -41,6 +43,14 @@
  *   capabilities, so the table keys their items by the SHA-256 of the value ({@link secretHash}), and
  *   the PKCE verifier is derived from the browser's flow cookie (`lib/broker/linking-secrets.ts`),
  *   whose value is stored as a hash too. A stolen copy of the table starts, completes or confirms no flow.
+ * - A tenant with an unfinished job (`job`: a deletion or a region move, `state` `deleting` or
+ *   `moving`) is in the index's account shards too, `dueAt` being when a process should take the
+ *   job up (its lease lapsed, or a step is to be tried again): that is how the refresher resumes a
+ *   job whose process died.
+ * - Pending revocations (RFC 7009 calls the provider did not answer) share one partition: they
+ *   exist only during a provider outage, and the refresher reads the whole partition each run,
+ *   which also gives the `RevocationsPending` gauge. Each carries copies of the envelopes it needs
+ *   (the account's tokens, the client's secret), so it can be retried after the tenant is gone.
  * - Token material never sits in plaintext: `sealedTokens` (account) and `sealedClient` (tenant)
  *   are envelopes from `lib/crypto/token-cipher.ts`, bound to `{tenant, account, purpose}`.
  */
@@ -79,6 +89,10 @@ export const keys = {
   exposure: (tenant: string, fingerprint: string, callerDigest: string) => ({ pk: `AUDIT#${tenant}#token#${fingerprint}`, sk: `caller#${callerDigest}` }),
   auditByAccount: (tenant: string, account: string) => `A#${tenant}#${account}`,
   auditByToken: (tenant: string, fingerprint: string) => `F#${tenant}#${fingerprint}`,
+  /** Identifiers never hold `#` (ID_PATTERN), so the sort key splits back unambiguously. */
+  revocationPartition: 'REVOKE',
+  revocation: (tenant: string, account: string, generation: number) => ({ pk: 'REVOKE', sk: `${tenant}#${account}#${generation}` }),
+  refresherReport: { pk: 'REFRESHER', sk: 'LAST_RUN' },
 };
 
 /**

@@ -1,5 +1,7 @@
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { AWS_SERVICE_DEADLINE, sdkClientSettings } from '../deadlines.js';
+import { markStoreFailure } from './failures.js';
 import { tableDefinition } from './schema.js';
 
 /** A handle on the table: the document client and the table name. */
@@ -8,6 +10,11 @@ export interface Db {
   table: string;
 }
 
+/**
+ * The table's client. Every call keeps {@link AWS_SERVICE_DEADLINE} (lib/deadlines.ts): a store that is
+ * unreachable, frozen or cut off fails the call within seconds, into the 503
+ * `temporarily_unavailable` of `toBrokerError`, and never holds a request until it comes back.
+ */
 export function createDb(options: { table: string; endpoint?: string | undefined; region?: string | undefined; client?: DynamoDBClient }): Db {
   const client =
     options.client ??
@@ -20,8 +27,18 @@ export function createDb(options: { table: string; endpoint?: string | undefined
             credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
           }
         : {}),
-      maxAttempts: 3,
+      // every store call has a connection and a request deadline
+      ...sdkClientSettings(AWS_SERVICE_DEADLINE),
     });
+  // every error the client throws (after its own retries) is marked, so the HTTP edge can count store outages
+  client.middlewareStack.add(
+    (next) => (args) =>
+      next(args).catch((err: unknown) => {
+        markStoreFailure(err);
+        throw err;
+      }),
+    { step: 'initialize', priority: 'high' },
+  );
   const doc = DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });

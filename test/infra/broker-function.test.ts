@@ -63,8 +63,9 @@ describe('BrokerFunction', () => {
     ['register', 28],
     ['authorize', 10],
     ['callback', 15],
-    ['token', 10],
-    ['refresh', 10],
+    // a pending commit after the answer: the lease's commit window
+    ['token', 45],
+    ['refresh', 45],
     ['accounts', 15],
     ['meta', 5],
     ['refresher', 300],

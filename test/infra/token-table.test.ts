@@ -100,9 +100,11 @@ describe('TokenTable', () => {
     expect(Object.keys(resourcesOf(template, 'AWS::DynamoDB::Table'))).toHaveLength(1);
   });
 
-  it('grants the refresher Query on the index by-refresh-due only, never on the table', () => {
+  it('grants the refresher Query on the table (tenant jobs, pending revocations) and on the index by-refresh-due, on no other index', () => {
     const queries = roleStatements(template, 'BrokerRefresherFunctionRole').filter((s) => actionsOf(s).includes('dynamodb:Query'));
-    expect(queries).toHaveLength(1);
-    expect(JSON.stringify(queries[0]!.Resource)).toContain('/index/by-refresh-due');
+    const resources = queries.flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource])).map((r) => JSON.stringify(r));
+    expect(resources.filter((r) => r.includes('/index/'))).toHaveLength(1);
+    expect(resources.find((r) => r.includes('/index/'))).toContain('/index/by-refresh-due');
+    expect(resources.some((r) => !r.includes('/index/') && r.includes('BrokerTable'))).toBe(true);
   });
 });

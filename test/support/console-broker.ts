@@ -4,6 +4,7 @@
  * same origin, as the local server will mount it, and a fleet of tenants whose accounts were linked
  * through the simulator's real login — some of them since refused by LongPort (`needs_reauth`).
  */
+import { FORCED_REFRESH_FLOOR_MS } from '../../lib/broker/refresh.js';
 import { consoleRoutes } from '../../console/serve.js';
 import { ScriptedBrowser } from '../../simulator/scripted-browser.js';
 import { adminHeaders, startHarness, type Harness } from './harness.js';
@@ -76,8 +77,9 @@ export async function seedFleet(b: ConsoleBroker): Promise<void> {
   const start = Date.now() - 40 * 60_000;
   b.h.clock.set(start);
   for (const account of FLEET.stranded) await b.linkAccount('acme', account);
-  // the end users revoked access at LongPort: a forced refresh finds the refresh token dead
+  // the end users revoked access at LongPort: a forced refresh (past the 10 s in which forced refreshes coalesce) finds the refresh token dead
   b.h.sim.revokeAll();
+  b.h.clock.advance(FORCED_REFRESH_FLOOR_MS);
   for (const account of FLEET.stranded) {
     const refused = await b.admin('POST', `/v1/tenants/acme/accounts/${account}/refresh`);
     if (refused.status !== 409) throw new Error(`expected 409 reauth_required for ${account}, got ${refused.status}`);

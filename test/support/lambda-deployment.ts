@@ -101,7 +101,10 @@ export function useLambdaDeployment(): LambdaDeployment {
     // the function's clients exist once its (possibly renewed) cold start ran: record what they send
     (await import('../../lib/runtime/aws.js')).lambdaDeps(name);
     recordCommandsOf(name);
-    return invoke(h, apiGatewayEvent(API_DOMAIN, init), lambdaContext());
+    const answer = await invoke(h, apiGatewayEvent(API_DOMAIN, init), lambdaContext());
+    // as in Lambda, the invocation ends once the work it left (queued events, a pending commit) is done
+    await (await import('../../lib/runtime/aws.js')).lambdaDeps(name).background.drain(10_000);
+    return answer;
   };
 
   return {

@@ -6,38 +6,10 @@
  * and prints a JSON summary.
  */
 import { createInterface } from 'node:readline';
-import { loadConfig } from '../../lib/config.js';
-import { localDataKeys } from '../../lib/crypto/local-keys.js';
-import { memoryPublisher } from '../../lib/events.js';
-import { buildBrokerApp } from '../../lib/http/broker-app.js';
-import { ALL_GROUPS } from '../../lib/http/routes/index.js';
-import { silentLogger } from '../../lib/log.js';
-import { assembleDeps } from '../../lib/runtime/assemble.js';
-import { createDb } from '../../lib/store/table.js';
+import { need, workerBroker } from './worker-broker.js';
 
-const env = process.env;
-const need = (key: string): string => {
-  const value = env[key];
-  if (!value) throw new Error(`token-worker: ${key} is not set`);
-  return value;
-};
-
-const config = loadConfig({
-  LONGPORT_ISSUER: need('WORKER_ISSUER'),
-  BROKER_PUBLIC_URL: 'http://localhost:8787',
-  BROKER_ADMIN_TOKEN: need('WORKER_ADMIN'),
-  BROKER_TABLE_NAME: need('WORKER_TABLE'),
-  BROKER_API_KEYS: env.WORKER_API_KEYS,
-});
-const bearer = env.WORKER_BEARER || config.local.adminToken;
-const deps = assembleDeps({
-  config,
-  db: createDb({ table: config.tableName, endpoint: need('WORKER_DYNAMO') }),
-  keys: localDataKeys(Buffer.from(need('WORKER_KEY'), 'base64')),
-  events: memoryPublisher(),
-  log: silentLogger,
-});
-const app = buildBrokerApp(deps, ALL_GROUPS);
+const { config, deps, app } = workerBroker();
+const bearer = process.env.WORKER_BEARER || config.local.adminToken;
 const calls = Number(need('WORKER_CALLS'));
 const path = `/v1/tenants/${need('WORKER_TENANT')}/accounts/${need('WORKER_ACCOUNT')}/token`;
 
