@@ -170,6 +170,8 @@ describe('token route: what a read costs (DynamoDB calls recorded on the client)
   it('a revalidation that finds a new generation (refreshed by another instance) reads it and decrypts it once', async () => {
     const { mono, first } = await start();
     const other = secondInstance();
+    // past the 10 s in which forced refreshes coalesce
+    h.clock.advance(FORCED_REFRESH_FLOOR_MS);
     const refreshed = (await (await other('POST', '/v1/tenants/acme/accounts/alice/refresh')).json()) as { access_token: string };
     const before = await token();
     mono.advance(30_000);

@@ -5,13 +5,9 @@
  * counts a warm instance writes in the background of its invocations, and the trail of a tenant
  * deleted and registered again.
  */
-import { KMSClient } from '@aws-sdk/client-kms';
-import { GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
-import { MAX_SEALS_PER_DATA_KEY } from '../lib/crypto/data-key-cache.js';
-import { kmsDataKeys } from '../lib/crypto/kms-keys.js';
-import { createTokenCipher } from '../lib/crypto/token-cipher.js';
 import { awsClientsOf, lambdaDeps } from '../lib/runtime/aws.js';
 import { listAudit } from '../lib/store/audit.js';
 import { tokenFingerprint } from '../lib/store/exposures.js';
@@ -19,10 +15,10 @@ import type { Db } from '../lib/store/table.js';
 import type { LongPortSimulator } from '../simulator/longport-simulator.js';
 import { lambdaContext, TEST_PRINCIPAL, type IamPrincipal } from './support/apigw.js';
 import { recordCommandsOf } from './support/aws-commands.js';
-import { FAKE_KEY_ARN } from './support/fake-kms.js';
 import { useLambdaDeployment } from './support/lambda-deployment.js';
 import { keys } from '../lib/store/schema.js';
 import { recordStoreCalls } from './support/store-calls.js';
+import { spendDataKey } from './support/data-keys.js';
 
 const lambda = useLambdaDeployment();
 const SERVICE: IamPrincipal = { ...TEST_PRINCIPAL, userArn: 'arn:aws:sts::111122223333:assumed-role/quotes-service/task-7' };
@@ -131,22 +127,11 @@ describe('what a token read costs, through the token function', () => {
   });
 });
 
-/**
- * Seals alice's token set again and again (each open and seal as a refresh does them) until its data
- * key has sealed MAX_SEALS_PER_DATA_KEY values, and stores that envelope: the next seal must not use it.
- */
-async function spendDataKey(): Promise<void> {
-  const cipher = createTokenCipher(kmsDataKeys(new KMSClient({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test' } }), FAKE_KEY_ARN));
-  const context = accountTokensContext('acme', 'alice');
-  const item = (await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.account('acme', 'alice'), ConsistentRead: true }))).Item!;
-  let sealed = item.sealedTokens as string;
-  while (Number(sealed.split('.')[3]) < MAX_SEALS_PER_DATA_KEY) sealed = await cipher.seal(await cipher.open(sealed, context), context);
-  await db.doc.send(new UpdateCommand({ TableName: db.table, Key: keys.account('acme', 'alice'), UpdateExpression: 'SET sealedTokens = :sealed', ExpressionAttributeValues: { ':sealed': sealed } }));
-}
+const spendAlicesDataKey = () => spendDataKey(db, keys.account('acme', 'alice'), 'sealedTokens', accountTokensContext('acme', 'alice'));
 
 describe('a data key that has sealed 24 token sets is not used again: the next refresh asks KMS for a new one', () => {
   const refreshedOnce = async (refresh: () => Promise<unknown>) => {
-    await spendDataKey();
+    await spendAlicesDataKey();
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now() + 3570 * 1000);
     await lambda.coldStart();
