@@ -121,6 +121,7 @@ export const storeFrozen: Scenario = {
   async run(world, progress) {
     const warm = await call(world, 'GET', tokenPath('s-cached'));
     if (warm.status !== 200) throw new Error(`warming the cache answered ${warm.status}`);
+    const refreshedBefore = (await call(world, 'GET', accountPath('s-refresh'))).body?.refreshed_at;
     // a refresh the provider has processed (rotated) whose answer reaches the broker with the store frozen
     world.sim.holdTokenRequests('processed', { grantType: 'refresh_token' });
     const inFlight = call(world, 'POST', refreshPath('s-refresh'));
@@ -139,6 +140,10 @@ export const storeFrozen: Scenario = {
     const refreshAnswer = await inFlight;
     const cachedAfter = await callUntilFinal(world, 'GET', tokenPath('s-cached'), undefined, 20_000);
     const uncachedAfter = await callUntilFinal(world, 'GET', tokenPath('s-uncached'), undefined, 20_000);
+    // the rotated pair waits in this process for the store: the scenario ends once it is committed
+    // (the next scenario kills the process, which would take a pair still waiting with it)
+    const committedAt = await untilRefreshedSince(world, 's-refresh', refreshedBefore, 30_000);
+    const committedAfterMs = committedAt === undefined ? undefined : Math.max(0, committedAt - backAt);
 
     const waitedCached = waitedOn(cached, backAt);
     const waitedUncached = waitedOn(uncached, backAt);
@@ -164,15 +169,26 @@ export const storeFrozen: Scenario = {
       {
         fault: 'the store frozen for 30 s while a refresh is in flight (the provider has rotated the pair)',
         promise: 'the rotated pair is never dropped while its process lives: once the store is back the account refreshes again, with no reauth and no reuse (issue 13 item 3)',
-        saw: `the refreshing caller: ${summarize([refreshAnswer])}`,
+        saw: `the refreshing caller: ${summarize([refreshAnswer])}; the pair ${committedAfterMs === undefined ? 'not committed within 30 s' : `committed ${(committedAfterMs / 1000).toFixed(1)} s after the store came back`}`,
         accounts: ['s-refresh'],
         lost: [],
-        held: refreshAnswer.status === 200 || isFinal503(refreshAnswer),
+        held: (refreshAnswer.status === 200 || isFinal503(refreshAnswer)) && committedAfterMs !== undefined,
         ci: true,
       },
     ];
   },
 };
+
+/** When (ms epoch) the account's `refreshed_at` was first seen to differ from `before`; undefined after `limitMs`. */
+async function untilRefreshedSince(world: World, account: string, before: unknown, limitMs: number): Promise<number | undefined> {
+  const started = Date.now();
+  while (Date.now() - started < limitMs) {
+    const read = await call(world, 'GET', accountPath(account));
+    if (read.status === 200 && read.body?.refreshed_at !== before) return Date.now();
+    await sleep(250);
+  }
+  return undefined;
+}
 
 /** `kill -9` of the broker with two refreshes in flight: one not yet processed by the provider, one processed and not yet answered. */
 export const killDuringRefresh: Scenario = {

@@ -20,8 +20,8 @@ beforeAll(async () => {
   rows = await runChaos(world, SCENARIOS);
   await mkdir(new URL('./.tmp/', import.meta.url), { recursive: true });
   await writeFile(new URL('./.tmp/chaos.md', import.meta.url), chaosTable(rows) + '\n');
-  // what the broker process logged, to read when a row is not kept
-  await writeFile(new URL('./.tmp/chaos-broker.log', import.meta.url), world.broker.output());
+  // what the broker processes logged, to read when a row is not kept
+  await writeFile(new URL('./.tmp/chaos-broker.log', import.meta.url), world.brokerOutput());
 }, 400_000);
 afterAll(async () => {
   await world?.close();

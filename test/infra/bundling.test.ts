@@ -52,8 +52,8 @@ beforeAll(async () => {
 
 describe('bundling', () => {
   it('uses the same esbuild settings as the deployed functions', () => {
-    expect(BUNDLING).toMatchObject({ format: 'esm', minify: true, sourceMap: false, keepNames: true, target: ESBUILD_TARGET, externalModules: ['@aws-sdk/*'], forceDockerBundling: false });
-    expect(esbuildOptionsFor('x.ts')).toMatchObject({ format: 'esm', minify: true, sourcemap: false, keepNames: true, target: ESBUILD_TARGET, external: ['@aws-sdk/*'] });
+    expect(BUNDLING).toMatchObject({ format: 'esm', minify: true, sourceMap: false, keepNames: false, target: ESBUILD_TARGET, externalModules: ['@aws-sdk/*'], forceDockerBundling: false });
+    expect(esbuildOptionsFor('x.ts')).toMatchObject({ format: 'esm', minify: true, sourcemap: false, keepNames: false, target: ESBUILD_TARGET, external: ['@aws-sdk/*'] });
     expect(LAMBDA_RUNTIME.name).toBe(`nodejs${ESBUILD_TARGET.replace('node', '')}.x`);
   });
 
