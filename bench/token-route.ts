@@ -3,37 +3,59 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
+import { TokenCache } from '../lib/broker/token-cache.js';
+import type { TokenReadCounts } from '../lib/broker/read-counts.js';
 import { localDataKeys } from '../lib/crypto/local-keys.js';
-import { createTokenCipher, type DataKeyProvider } from '../lib/crypto/token-cipher.js';
-import { silentLogger } from '../lib/log.js';
+import { createTokenCipher } from '../lib/crypto/token-cipher.js';
+import { createLogger } from '../lib/log.js';
 import { startLocalBroker, type LocalBroker } from '../local/local-broker.js';
 import { keys } from '../lib/store/schema.js';
+import { createDb } from '../lib/store/table.js';
 import type { LongPortSimulator } from '../simulator/longport-simulator.js';
 import { ScriptedBrowser } from '../simulator/scripted-browser.js';
+import { countingKeys } from '../test/support/counting-keys.js';
+import { recordStoreCalls } from '../test/support/store-calls.js';
+import { startTcpProxy } from '../test/support/tcp-proxy.js';
+import { costUsd, PRICES } from './costs.js';
 
 /**
  * The token route against the physical limit of the HTTP stack, on one local server:
- * - cached fetches vs `/healthz` (same load generator, same connections);
- * - a cache miss vs a raw GetItem + local decrypt on the same DynamoDB Local;
- * - data-key calls (KMS in AWS) per hit, miss and refresh.
+ * - cached fetches vs `/healthz` (same load generator, same connections), and the DynamoDB calls
+ *   and audit writes the cached fetches cost (the counts they leave included);
+ * - a cache miss of an already-exposed token vs a raw GetItem + local decrypt on the same DynamoDB Local;
+ * - data-key calls (KMS in AWS) per hit, miss and refresh;
+ * - cost per million reads at on-demand prices, from the calls counted;
+ * - cached fetches while DynamoDB is unreachable (a TCP proxy in front of it, cut).
  */
-export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimulator, options: { durationS: number; connections: number; samples: number }) {
+export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimulator, options: { durationS: number; connections: number; samples: number; outageS: number }) {
   const dataDir = await mkdtemp(join(tmpdir(), 'lpb-bench-'));
   const counting = countingKeys(localDataKeys(randomBytes(32)));
+  const accessLog = { lines: 0, bytes: 0 };
+  const table = `bench-route-${Date.now()}`;
   const broker = await startLocalBroker({
-    env: { PORT: '0', BROKER_DATA_DIR: dataDir, LONGPORT_ISSUER: sim.issuer, DYNAMODB_ENDPOINT: dynamoEndpoint, BROKER_TABLE_NAME: `bench-route-${Date.now()}` },
-    log: silentLogger,
+    env: { PORT: '0', BROKER_DATA_DIR: dataDir, LONGPORT_ISSUER: sim.issuer, DYNAMODB_ENDPOINT: dynamoEndpoint, BROKER_TABLE_NAME: table },
+    // what the access log would ingest, measured; nothing printed
+    log: createLogger({
+      sink: (line) => {
+        if (!line.includes('"event":"http.access"')) return;
+        accessLog.lines += 1;
+        accessLog.bytes += Buffer.byteLength(line) + 1;
+      },
+    }),
     refresher: false,
     keys: counting.provider,
   });
+  const proxy = await startTcpProxy(dynamoEndpoint);
   try {
     const auth = { authorization: `Bearer ${broker.adminToken}` };
     await linkOne(broker, auth);
     const tokenUrl = `${broker.url}/v1/tenants/bench/accounts/alice/token`;
+    const { db } = broker.deps;
 
-    // data-key calls per kind of request
+    // data-key calls per kind of request; the first read exposes the token to this caller
+    await expectOk(await fetch(tokenUrl, { headers: auth }));
     counting.reset();
     broker.deps.tokenCache.delete('bench/alice');
     await expectOk(await fetch(tokenUrl, { headers: auth }));
@@ -41,59 +63,139 @@ export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimul
     counting.reset();
     await expectOk(await fetch(tokenUrl, { headers: auth }));
     const hit = counting.total();
+    // a forced refresh, past any floor on forced refreshes (the last refresh made a minute ago)
+    await db.doc.send(
+      new UpdateCommand({ TableName: db.table, Key: keys.account('bench', 'alice'), UpdateExpression: 'SET refreshedAt = :past', ExpressionAttributeValues: { ':past': Date.now() - 60_000 } }),
+    );
+    const grants = sim.stats.refreshGrants;
     counting.reset();
     await expectOk(await fetch(`${broker.url}/v1/tenants/bench/accounts/alice/refresh`, { method: 'POST', headers: auth }));
-    const refresh = counting.snapshot();
+    const refresh = { ...counting.counts };
+    if (sim.stats.refreshGrants !== grants + 1) throw new Error('the forced refresh made no grant');
 
-    // throughput: /healthz, then cached token fetches, same generator and connections
+    // throughput: /healthz, then cached token fetches, same generator and connections, each after a
+    // one-second warm-up (the JIT compiles the path under load before it is measured)
+    const warmUp = { ...options, durationS: 1 };
+    await load(`${broker.url}/healthz`, {}, warmUp);
     const bare = await load(`${broker.url}/healthz`, {}, options);
-    await expectOk(await fetch(tokenUrl, { headers: auth }));
+    await load(tokenUrl, auth, warmUp);
+    await broker.deps.readCounts.flush();
+    // the audit log writes through the same client as the rest of the broker
+    const calls = recordStoreCalls(db);
+    const linesBefore = { ...accessLog };
+    counting.reset();
     const cached = await load(tokenUrl, auth, options);
-    // diagnostic only: the same load with the audit write switched off, to show what limits the figure above
-    const auditLog = broker.deps.auditLog;
-    broker.deps.auditLog = { append: async () => {} } as unknown as typeof auditLog;
-    const unaudited = await load(tokenUrl, auth, options);
-    broker.deps.auditLog = auditLog;
+    // the counts of those reads, written as the next flush would write them
+    await broker.deps.readCounts.flush();
+    const cachedCalls = [...calls.calls];
+    const cachedAuditWrites = calls.auditWrites();
+    const cachedKms = counting.total();
+    calls.stop();
+    const accessLineBytes = (accessLog.bytes - linesBefore.bytes) / Math.max(1, accessLog.lines - linesBefore.lines);
 
-    // latency: cache misses vs the raw store read + decrypt they contain
-    const missMs: number[] = [];
-    for (let i = 0; i < options.samples; i++) {
+    // diagnostic only: the same load with read counting switched off, to show what it costs
+    const counts = broker.deps.readCounts;
+    broker.deps.readCounts = { count: () => {}, flushIfDue: () => {} } as unknown as TokenReadCounts;
+    const uncounted = await load(tokenUrl, auth, options);
+    broker.deps.readCounts = counts;
+
+    // latency: cache misses of an already-exposed token vs the raw store read + decrypt they contain,
+    // and cache hits one at a time (the same HTTP round trip and broker layers, no I/O)
+    const fetchHit = () => fetch(tokenUrl, { headers: auth }).then(expectOk);
+    const fetchMiss = () => {
       broker.deps.tokenCache.delete('bench/alice');
-      const t = performance.now();
-      await expectOk(await fetch(tokenUrl, { headers: auth }));
-      missMs.push(performance.now() - t);
-    }
-    const { db } = broker.deps;
+      return fetch(tokenUrl, { headers: auth }).then(expectOk);
+    };
     const cipher = createTokenCipher(counting.provider);
-    const rawMs: number[] = [];
-    const rawWithAuditMs: number[] = [];
-    for (let i = 0; i < options.samples; i++) {
-      let t = performance.now();
+    const raw = async () => {
       const item = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.account('bench', 'alice'), ConsistentRead: true }));
       await cipher.open(item.Item!.sealedTokens as string, accountTokensContext('bench', 'alice'));
-      rawMs.push(performance.now() - t);
-      t = performance.now();
-      const again = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.account('bench', 'alice'), ConsistentRead: true }));
-      await cipher.open(again.Item!.sealedTokens as string, accountTokensContext('bench', 'alice'));
-      await db.doc.send(new PutCommand({ TableName: db.table, Item: { pk: 'AUDIT#bench', sk: `${new Date().toISOString()}#raw${i}`, action: 'token.read' } }));
-      rawWithAuditMs.push(performance.now() - t);
-    }
+    };
+    let rawAudits = 0;
+    const rawWithAudit = async () => {
+      await raw();
+      await db.doc.send(new PutCommand({ TableName: db.table, Item: { pk: 'AUDIT#bench#raw', sk: `${new Date().toISOString()}#raw${rawAudits++}`, action: 'token.read' } }));
+    };
+    // one of each in turn, so that a change in the machine's load weighs on all of them alike
+    const missCalls = recordStoreCalls(db);
+    const missOnly = { calls: [] as typeof missCalls.calls, kms: 0 };
+    const measuredMiss = async () => {
+      const [calls, kms] = [missCalls.calls.length, counting.total()];
+      await fetchMiss();
+      missOnly.calls.push(...missCalls.calls.slice(calls));
+      missOnly.kms += counting.total() - kms;
+    };
+    const [hitMs, missMs, rawMs, rawWithAuditMs] = (await timedInTurn([fetchHit, measuredMiss, raw, rawWithAudit], options.samples)) as [number[], number[], number[], number[]];
+    missCalls.stop();
+    const misses = options.samples + warmUpOf(options.samples);
+    const missUsd = costUsd(missOnly.calls, missOnly.kms) / misses;
+
+    // DynamoDB unreachable: cached fetches of an already-exposed caller, revalidated every 0.5 s (and failing)
+    const served = await duringOutage(broker, tokenUrl, auth, proxy, table, { ...options, durationS: options.outageS });
+
+    const requests = cached.requests;
+    const cachedUsd = costUsd(cachedCalls, cachedKms) / requests;
+    const uncachedUsd = missUsd;
     return {
-      healthz_rps: Math.round(bare),
-      cached_fetch_rps: Math.round(cached),
-      cached_fetch_vs_bare_route: round(cached / bare, 3),
-      diagnostic_cached_fetch_unaudited_vs_bare_route: round(unaudited / bare, 3),
+      healthz_rps: Math.round(bare.rps),
+      cached_fetch_rps: Math.round(cached.rps),
+      cached_fetch_vs_bare_route: round(cached.rps / bare.rps, 3),
+      diagnostic_cached_fetch_unaudited_vs_bare_route: round(uncounted.rps / bare.rps, 3),
+      dynamodb_calls_per_cached_fetch: round(cachedCalls.length / requests, 6),
+      dynamodb_calls_in_cached_run: cachedCalls.map((c) => c.name),
+      audit_writes_per_1000_cached_reads: round((cachedAuditWrites / requests) * 1000, 4),
+      cached_reads_in_run: requests,
       miss_fetch_p50_ms: round(p50(missMs), 2),
       raw_store_p50_ms: round(p50(rawMs), 2),
       miss_fetch_vs_raw_store: round(p50(missMs) / p50(rawMs), 3),
       miss_fetch_vs_raw_store_plus_audit_write: round(p50(missMs) / p50(rawWithAuditMs), 3),
+      hit_fetch_p50_ms: round(p50(hitMs), 2),
+      diagnostic_miss_beyond_a_hit_vs_raw_store: round((p50(missMs) - p50(hitMs)) / p50(rawMs), 3),
+      dynamodb_calls_per_miss: round(missOnly.calls.length / misses, 3),
+      kms_calls_per_miss_in_run: round(missOnly.kms / misses, 3),
       kms_calls: { hit, miss, refresh: refresh.generate + refresh.decrypt },
       kms_calls_refresh_detail: { encrypt: refresh.generate, decrypt: refresh.decrypt },
-      load: { connections: options.connections, duration_s: options.durationS },
+      cost_per_million_token_reads_usd: { cached: round(cachedUsd * 1e6, 4), uncached: round(uncachedUsd * 1e6, 4) },
+      access_log_bytes_per_token_read: Math.round(accessLineBytes),
+      access_log_usd_per_million_token_reads: round(((accessLineBytes * 1e6) / 1e9) * PRICES.logsIngestedGbUsd, 4),
+      prices: PRICES,
+      token_reads_while_store_unreachable: served,
+      load: { connections: options.connections, duration_s: options.durationS, outage_s: options.outageS },
     };
   } finally {
+    await proxy.stop();
     await broker.stop();
     await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Cached fetches while the broker's table is unreachable for real: its reads go through a TCP proxy
+ * that is cut for the run. Every cached entry is due for revalidation after 0.5 s, so revalidations
+ * keep failing and the cache serves the still-valid token stale (its bound: 5 minutes).
+ */
+async function duringOutage(
+  broker: LocalBroker,
+  tokenUrl: string,
+  auth: Record<string, string>,
+  proxy: Awaited<ReturnType<typeof startTcpProxy>>,
+  table: string,
+  options: { durationS: number; connections: number },
+) {
+  const { db, tokenCache } = broker.deps;
+  broker.deps.db = createDb({ table, endpoint: proxy.url });
+  broker.deps.tokenCache = new TokenCache({ revalidateAfterMs: 500 });
+  try {
+    await expectOk(await fetch(tokenUrl, { headers: auth }));
+    await proxy.stop();
+    const result = await autocannon({ url: tokenUrl, headers: auth, connections: options.connections, duration: options.durationS });
+    const ok = result['2xx'];
+    const total = ok + result.non2xx + result.errors;
+    return { served: ok, requests: total, share: round(ok / Math.max(1, total), 4) };
+  } finally {
+    await proxy.start();
+    broker.deps.db = db;
+    broker.deps.tokenCache = tokenCache;
   }
 }
 
@@ -106,33 +208,27 @@ async function linkOne(broker: LocalBroker, auth: Record<string, string>): Promi
   if (callback.status !== 200) throw new Error(`linking failed: ${callback.status}`);
 }
 
-async function load(url: string, headers: Record<string, string>, options: { durationS: number; connections: number }): Promise<number> {
+async function load(url: string, headers: Record<string, string>, options: { durationS: number; connections: number }): Promise<{ rps: number; requests: number }> {
   const result = await autocannon({ url, headers, connections: options.connections, duration: options.durationS });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors under load`);
-  return result.requests.average;
+  return { rps: result.requests.average, requests: result.requests.total };
 }
 
-/** A data-key provider that counts its calls (KMS GenerateDataKey / Decrypt in AWS). */
-function countingKeys(inner: DataKeyProvider) {
-  const counts = { generate: 0, decrypt: 0 };
-  const provider: DataKeyProvider = {
-    kind: inner.kind,
-    generateDataKey: (ctx) => {
-      counts.generate += 1;
-      return inner.generateDataKey(ctx);
-    },
-    decryptDataKey: (blob, ctx) => {
-      counts.decrypt += 1;
-      return inner.decryptDataKey(blob, ctx);
-    },
-  };
-  return {
-    provider,
-    reset: () => Object.assign(counts, { generate: 0, decrypt: 0 }),
-    total: () => counts.generate + counts.decrypt,
-    snapshot: () => ({ ...counts }),
-  };
+/** Latency samples of each of `runs`, one after the other in turn, after a warm-up of a quarter as many rounds (the JIT compiles each path first). */
+async function timedInTurn(runs: (() => Promise<unknown>)[], samples: number): Promise<number[][]> {
+  for (let i = 0; i < warmUpOf(samples); i++) for (const run of runs) await run();
+  const ms = runs.map(() => [] as number[]);
+  for (let i = 0; i < samples; i++) {
+    for (const [k, run] of runs.entries()) {
+      const t = performance.now();
+      await run();
+      ms[k]!.push(performance.now() - t);
+    }
+  }
+  return ms;
 }
+
+const warmUpOf = (samples: number) => Math.ceil(samples / 4);
 
 async function expectOk(res: Response): Promise<unknown> {
   const body = await res.json();

@@ -30,6 +30,8 @@ export interface World {
   dataDir: string;
   /** The environment every broker process of this world starts with. */
   env: Record<string, string>;
+  /** What every broker process of this world printed, oldest process first. */
+  brokerOutput(): string;
   /** `kill -9` of the broker; resolves once it is dead. */
   crashBroker(): Promise<void>;
   /** Starts the broker again on the same port, data directory and table. */
@@ -72,6 +74,7 @@ export async function startWorld(options: { dynamoEndpoint?: string } = {}): Pro
       BROKER_REFRESH_INTERVAL_S: String(REFRESH_INTERVAL_S),
     };
     let broker = await startBrokerProcess({ env });
+    const earlier: BrokerProcess[] = [];
     cleanups.push(() => broker.stop());
     const adminToken = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
     return {
@@ -85,8 +88,10 @@ export async function startWorld(options: { dynamoEndpoint?: string } = {}): Pro
       adminToken,
       dataDir,
       env,
+      brokerOutput: () => [...earlier, broker].map((b) => `--- broker process ${b.pid}\n${b.output()}`).join('\n'),
       crashBroker: () => broker.crash(),
       async startBroker() {
+        earlier.push(broker);
         broker = await startBrokerProcess({ env });
       },
       async close() {

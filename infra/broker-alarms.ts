@@ -8,20 +8,21 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DUE_INDEX } from '../lib/store/schema.js';
+import { AUDIT_INDEX, DUE_INDEX } from '../lib/store/schema.js';
 import type { BrokerApi } from './broker-api.js';
 import type { BrokerFunction } from './broker-function.js';
 import type { BrokerMetrics } from './broker-metrics.js';
 import type { FunctionName, HttpFunctionName } from './routes.js';
 import type { TokenKey } from './token-key.js';
-import type { TableAction, TokenTable } from './token-table.js';
+import type { TokenTable } from './token-table.js';
 
 export interface BrokerAlarmsProps {
   functions: Readonly<Record<FunctionName, BrokerFunction>>;
   api: BrokerApi;
   table: TokenTable;
   /** Every table operation a function is granted (FUNCTIONS): the system-error alarm watches each. */
-  tableOperations: readonly TableAction[];
+  /** The DynamoDB operations the functions use (see `operationOf`). */
+  tableOperations: readonly dynamodb.Operation[];
   key: TokenKey;
   metrics: BrokerMetrics;
   refreshIntervalMinutes: number;
@@ -168,13 +169,14 @@ export class BrokerAlarms extends Construct {
     // --- DynamoDB ----------------------------------------------------------------------------------
     const table = props.table.table;
     add('TableThrottled', {
-      alarmDescription: `DynamoDB throttled ${THRESHOLDS.tableThrottles}+ requests in 5 minutes, twice in 15 (table or its ${DUE_INDEX} index). Callers get 503 with Retry-After.`,
+      alarmDescription: `DynamoDB throttled ${THRESHOLDS.tableThrottles}+ requests in 5 minutes, twice in 15 (table or its ${DUE_INDEX} or ${AUDIT_INDEX} index). Callers get 503 with Retry-After.`,
       metric: new cloudwatch.MathExpression({
-        expression: 'FILL(reads, 0) + FILL(writes, 0) + FILL(indexWrites, 0)',
+        expression: 'FILL(reads, 0) + FILL(writes, 0) + FILL(indexWrites, 0) + FILL(auditIndexWrites, 0)',
         usingMetrics: {
           reads: table.metric('ReadThrottleEvents', { period: five, statistic: 'Sum' }),
           writes: table.metric('WriteThrottleEvents', { period: five, statistic: 'Sum' }),
           indexWrites: table.metric('WriteThrottleEvents', { period: five, statistic: 'Sum', dimensionsMap: { TableName: table.tableName, GlobalSecondaryIndexName: DUE_INDEX } }),
+          auditIndexWrites: table.metric('WriteThrottleEvents', { period: five, statistic: 'Sum', dimensionsMap: { TableName: table.tableName, GlobalSecondaryIndexName: AUDIT_INDEX } }),
         },
         period: five,
         label: 'throttled requests',
@@ -188,8 +190,7 @@ export class BrokerAlarms extends Construct {
     add('TableErrors', {
       alarmDescription: 'DynamoDB answered with system errors (HTTP 500) in two of the last three 5-minute periods.',
       metric: table.metricSystemErrorsForOperations({
-        // dynamodb.Operation's values are the operation names
-        operations: props.tableOperations.map((o) => o as dynamodb.Operation),
+        operations: [...props.tableOperations],
         period: five,
       }),
       threshold: 1,

@@ -97,10 +97,14 @@ export class BrokerFunction extends Construct implements iam.IGrantable {
     return this.fn.functionName;
   }
 
-  /** Grants `actions` on the table (and `Query` on the refresher's index with `dueIndexQuery`) and sets its name. */
-  bindTable(table: TokenTable, actions: readonly TableAction[], options: { dueIndexQuery?: boolean } = {}): this {
+  /**
+   * Grants `actions` on the table (and `Query` on the refresher's index with `dueIndexQuery`, on the
+   * audit trail's filter index with `auditIndexQuery`) and sets its name.
+   */
+  bindTable(table: TokenTable, actions: readonly TableAction[], options: { dueIndexQuery?: boolean; auditIndexQuery?: boolean } = {}): this {
     if (actions.length > 0) table.grantItems(this, actions);
     if (options.dueIndexQuery) table.grantDueIndexQuery(this);
+    if (options.auditIndexQuery) table.grantAuditIndexQuery(this);
     this.fn.addEnvironment(TABLE_ENV, table.tableName);
     return this;
   }

@@ -26,6 +26,8 @@ export const ESM_REQUIRE_SHIM = "import { createRequire } from 'module'; const r
 /** The AWS SDK for JavaScript v3 ships in the Lambda Node.js runtime. */
 export const EXTERNAL_MODULES = ['@aws-sdk/*'];
 
+const KEEP_NAMES = false;
+
 /** Options for NodejsFunction. Local esbuild only: Docker is never used (see assertLocalEsbuild). */
 export const BUNDLING: BundlingOptions = {
   externalModules: EXTERNAL_MODULES,
@@ -36,8 +38,10 @@ export const BUNDLING: BundlingOptions = {
   // message only), so a map would be dead weight in every zip, and enabling them
   // (NODE_OPTIONS=--enable-source-maps) slows every invocation that builds an Error
   sourceMap: false,
-  // names survive minification, for the rare trace a person reads in a debugger
-  keepNames: true,
+  // no keepNames: it costs every function about 10 KB (a name helper around each class and
+  // function), and nothing reads minified names: the broker's errors carry literal names, and
+  // provider errors are logged by what they mean (UpstreamFailure, UpstreamOAuthError; lib/errors.ts)
+  keepNames: KEEP_NAMES,
   mainFields: ['module', 'main'],
   banner: ESM_REQUIRE_SHIM,
   forceDockerBundling: false,
@@ -54,7 +58,7 @@ export function esbuildOptionsFor(entry: string): BuildOptions {
     target: ESBUILD_TARGET,
     minify: true,
     sourcemap: false,
-    keepNames: true,
+    keepNames: KEEP_NAMES,
     mainFields: ['module', 'main'],
     banner: { js: ESM_REQUIRE_SHIM },
     external: EXTERNAL_MODULES,

@@ -17,14 +17,15 @@ import type { FunctionName, HttpFunctionName, TenantSelector } from './routes.js
 
 export { tenantGroup } from './routes.js';
 import { TokenKey, type KeyAction } from './token-key.js';
-import { TokenTable, type TableAction } from './token-table.js';
+import { operationOf, TokenTable, type TableAction } from './token-table.js';
 
 /**
  * What each function may do, and nothing more: the one place a function's table, key and bus
  * permissions are written. TokenBroker binds each entry (BrokerFunction.bindTable, bindKey,
  * bindEvents), which grants the actions and sets the variable the code reads in one call; a
  * function without `table` (or `key`, `events`) gets neither the permission nor the name.
- * `dueIndexQuery` is `Query` on the index `by-refresh-due` only; `events` is PutEvents on the
+ * `dueIndexQuery` is `Query` on the index `by-refresh-due` only, `auditIndexQuery` on the index
+ * `by-audit-filter` only; `events` is PutEvents on the
  * broker's bus with the broker's source.
  */
 export interface FunctionSpec {
@@ -33,6 +34,7 @@ export interface FunctionSpec {
   memorySize: number;
   table?: readonly TableAction[];
   dueIndexQuery?: boolean;
+  auditIndexQuery?: boolean;
   key?: readonly KeyAction[];
   events?: boolean;
 }
@@ -78,7 +80,8 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     // invocation stays open for that (lib/runtime/after-response.ts): 45 s covers a 30 s outage
     timeout: Duration.seconds(45),
     memorySize: 512,
-    table: ['GetItem', 'PutItem', 'UpdateItem'],
+    // ConditionCheckItem: a token.read is written in one transaction with its exposure marker
+    table: ['GetItem', 'PutItem', 'UpdateItem', 'ConditionCheckItem'],
     key: ['GenerateDataKey', 'Decrypt'],
     events: true,
   },
@@ -87,7 +90,7 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     // as `token`: room for a pending commit after the answer
     timeout: Duration.seconds(45),
     memorySize: 256,
-    table: ['GetItem', 'PutItem', 'UpdateItem'],
+    table: ['GetItem', 'PutItem', 'UpdateItem', 'ConditionCheckItem'],
     key: ['GenerateDataKey', 'Decrypt'],
     events: true,
   },
@@ -97,6 +100,7 @@ export const FUNCTIONS: Readonly<Record<FunctionName, FunctionSpec>> = {
     memorySize: 256,
     // UpdateItem: an unlink is one TransactWriteItems, the account's Delete and its tenant's counts' Update
     table: ['GetItem', 'Query', 'DeleteItem', 'PutItem', 'UpdateItem'],
+    auditIndexQuery: true,
     key: ['Decrypt'],
     events: true,
   },
@@ -239,7 +243,7 @@ export class TokenBroker extends Construct {
         ...(name === 'refresher' && props.refresherConcurrency !== undefined ? { reservedConcurrentExecutions: props.refresherConcurrency } : {}),
         ...(props.code ? { code: props.code } : {}),
       });
-      if (spec.table) fn.bindTable(this.table, spec.table, { dueIndexQuery: spec.dueIndexQuery ?? false });
+      if (spec.table) fn.bindTable(this.table, spec.table, { dueIndexQuery: spec.dueIndexQuery ?? false, auditIndexQuery: spec.auditIndexQuery ?? false });
       if (spec.key) fn.bindKey(this.key, spec.key);
       if (spec.events) fn.bindEvents(this.events);
       functions[name] = fn;
@@ -262,7 +266,7 @@ export class TokenBroker extends Construct {
       functions,
       api: this.api,
       table: this.table,
-      tableOperations: [...new Set(Object.values(FUNCTIONS).flatMap((f) => [...(f.table ?? []), ...(f.dueIndexQuery ? (['Query'] as const) : [])]))],
+      tableOperations: [...new Set(Object.values(FUNCTIONS).flatMap((f) => [...(f.table ?? []), ...(f.dueIndexQuery || f.auditIndexQuery ? (['Query'] as const) : [])].map(operationOf)))],
       key: this.key,
       metrics: this.metrics,
       refreshIntervalMinutes: intervalMinutes,

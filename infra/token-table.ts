@@ -2,10 +2,17 @@ import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { DUE_INDEX } from '../lib/store/schema.js';
+import { AUDIT_INDEX, DUE_INDEX } from '../lib/store/schema.js';
 
-/** The item actions a function may be granted on the table (never `dynamodb:*`). */
-export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query' | 'BatchGetItem';
+/**
+ * The item actions a function may be granted on the table (never `dynamodb:*`). `ConditionCheckItem`
+ * is the check inside a TransactWriteItems (whose puts need `PutItem`): no transaction can delete.
+ */
+export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query' | 'ConditionCheckItem' | 'BatchGetItem';
+
+/** The DynamoDB operation (as CloudWatch names it) that uses an IAM action: a ConditionCheck is part of a TransactWriteItems. */
+export const operationOf = (action: TableAction): dynamodb.Operation =>
+  action === 'ConditionCheckItem' ? dynamodb.Operation.TRANSACT_WRITE_ITEMS : (action as dynamodb.Operation);
 
 /** The variable lib/config.ts reads the table name from. */
 export const TABLE_ENV = 'BROKER_TABLE_NAME';
@@ -27,6 +34,8 @@ export const tableNameFor = (stackName: string): string => `${stackName}-tokens`
  *
  * - `pk`/`sk` strings, `ttl` the TTL attribute (links, flow states, audit events expire);
  * - index `by-refresh-due` (`dueShard` S, `dueAt` N, KEYS_ONLY) is what the refresher queries;
+ * - index `by-audit-filter` (`auditFilter` S, `auditAt` S, ALL, sparse) is what a filtered page of
+ *   the audit trail queries (by account or by token fingerprint);
  * - on-demand, point-in-time recovery, deletion protection and RETAIN: the table holds every
  *   linked account, and losing it means every end user has to link again.
  * - A fixed name, `<stack>-tokens`: a change that would replace the table (key schema, name) fails
@@ -38,6 +47,7 @@ export const tableNameFor = (stackName: string): string => `${stackName}-tokens`
  */
 export class TokenTable extends Construct {
   static readonly DUE_INDEX = DUE_INDEX;
+  static readonly AUDIT_INDEX = AUDIT_INDEX;
   readonly table: dynamodb.ITable;
 
   constructor(scope: Construct, id: string, props: TokenTableProps = {}) {
@@ -45,7 +55,7 @@ export class TokenTable extends Construct {
     if (props.existingTableName) {
       this.table = dynamodb.Table.fromTableAttributes(this, 'Table', {
         tableName: props.existingTableName,
-        globalIndexes: [DUE_INDEX],
+        globalIndexes: [DUE_INDEX, AUDIT_INDEX],
       });
       return;
     }
@@ -65,6 +75,12 @@ export class TokenTable extends Construct {
       partitionKey: { name: 'dueShard', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'dueAt', type: dynamodb.AttributeType.NUMBER },
       projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+    });
+    table.addGlobalSecondaryIndex({
+      indexName: AUDIT_INDEX,
+      partitionKey: { name: 'auditFilter', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'auditAt', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
     });
     this.table = table;
   }
@@ -88,6 +104,15 @@ export class TokenTable extends Construct {
       grantee,
       actions: ['dynamodb:Query'],
       resourceArns: [`${this.table.tableArn}/index/${DUE_INDEX}`],
+    });
+  }
+
+  /** Allows `Query` on the audit trail's filter index only. */
+  grantAuditIndexQuery(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:Query'],
+      resourceArns: [`${this.table.tableArn}/index/${AUDIT_INDEX}`],
     });
   }
 }

@@ -135,6 +135,20 @@ export const TRANSACTION_CONTENTION: RetryPolicy = {
   needsDeadline: false,
 };
 
+/**
+ * Recording that a caller received a token (`lib/broker/token-exposure.ts`): a transaction that lost
+ * a race (`conflict`: another transaction on the same marker, or the tenant's incarnation changed)
+ * is made again after 10–30 ms, 3 attempts in all; the next attempt finds the marker written, or
+ * reads the tenant anew.
+ */
+export const EXPOSURE_WRITE: RetryPolicy = {
+  retryable: lostCompareAndSet,
+  maxAttempts: 3,
+  pauseMs: (_failures, random) => 10 + random * 20,
+  honoursRetryAfter: false,
+  needsDeadline: false,
+};
+
 export interface RetryRun {
   /** Names the operation in the description of a failure the normaliser classifies (`refresh`, `revocation`). */
   what: string;

@@ -93,6 +93,8 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     const url = `http://127.0.0.1:${port}`;
 
     const stopRefresher = options.refresher === false ? () => Promise.resolve() : startRefresherTimer(deps, config.refreshIntervalS);
+    // repeat token reads are written as counts on a timer, and the last ones when the server stops
+    const stopCounts = deps.readCounts.startTimer();
     let stopped = false;
     return {
       url,
@@ -105,6 +107,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
         stopped = true;
         await stopRefresher();
         await new Promise<void>((res) => server.close(() => res()));
+        await stopCounts().catch((err: unknown) => log.error('audit.counts_flush_failed', { err }));
         // a commit still retrying, a job continuing, queued webhook events: a few seconds to finish
         await deps.background.drain(5_000);
         await stopDdb();

@@ -8,6 +8,7 @@ import { listPendingRevocations } from '../lib/store/revocations.js';
 import type { AccountTokens } from '../lib/store/records.js';
 import { api, linkAccount } from './support/flow.js';
 import { startHarness, type Harness } from './support/harness.js';
+import { trailOldestFirst } from './support/trail.js';
 
 let h: Harness;
 afterEach(async () => h?.close());
@@ -224,7 +225,7 @@ describe('revocations that could not reach the provider', () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((l) => l.event === 'metrics' && 'RevocationsPending' in l)
       .map((l) => l.RevocationsPending);
-  const unlinkAudits = async (h: Harness) => (await listAudit(h.db, 'acme', { limit: 50 })).events.filter((e) => e.action === 'account.unlink').map((e) => e.outcome);
+  const unlinkAudits = async (h: Harness) => (await trailOldestFirst(h.db, 'acme', { limit: 50 })).filter((e) => e.action === 'account.unlink').map((e) => e.outcome);
 
   it('are retried later by the refresher until done, each outcome audited, with the RevocationsPending gauge', async () => {
     h = await startHarness();

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +6,8 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { kmsDataKeys } from '../lib/crypto/kms-keys.js';
 import { loadOrCreateLocalKey, localDataKeys } from '../lib/crypto/local-keys.js';
-import { createTokenCipher, type DataKeyProvider, type EncryptionContext, type TokenCipher } from '../lib/crypto/token-cipher.js';
+import { DataKeyCache, IN_MEMORY_MS, MAX_DATA_KEY_AGE_S, MAX_SEALS_PER_DATA_KEY } from '../lib/crypto/data-key-cache.js';
+import { contextAad, createTokenCipher, type DataKeyProvider, type EncryptionContext, type TokenCipher } from '../lib/crypto/token-cipher.js';
 import { BrokerError } from '../lib/errors.js';
 import { FAKE_KEY_ARN, installFakeKms, type FakeKms } from './support/fake-kms.js';
 
@@ -46,12 +47,19 @@ function expectIntegrityFailure(err: BrokerError): void {
   expect(`${err.description} ${err.message}`).not.toContain(TOKENS.refresh_token);
 }
 
-/** Flips one bit of one base64url segment of an envelope (`v1.kind.edk.iv.body`). */
+/** Flips one bit of one base64url segment of an envelope (`v2.kind.edk.seals.born.iv.body`). */
 function tamper(sealed: string, segment: number): string {
   const parts = sealed.split('.');
   const bytes = Buffer.from(parts[segment]!, 'base64url');
   bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
   parts[segment] = bytes.toString('base64url');
+  return parts.join('.');
+}
+
+/** Changes one of the envelope's counters (`seals` = 3, `born` = 4) by one. */
+function bump(sealed: string, segment: 3 | 4): string {
+  const parts = sealed.split('.');
+  parts[segment] = String(Number(parts[segment]) + 1);
   return parts.join('.');
 }
 
@@ -93,12 +101,23 @@ describe.each(providers)('token cipher with %s data keys', (_name, makeProvider)
 
   it.each([
     ['the wrapped data key', 2],
-    ['the IV', 3],
-    ['the payload', 4],
+    ['the IV', 5],
+    ['the payload', 6],
   ])('a tampered ciphertext (%s) fails closed', async (_what, segment) => {
     const sealed = await cipher.seal(TOKENS, ALICE);
 
     const err = await rejection(() => cipher.open(tamper(sealed, segment), ALICE));
+
+    expectIntegrityFailure(err);
+  });
+
+  it.each([
+    ['seal count', 3],
+    ['data key age', 4],
+  ] as const)("a tampered counter of the data key (its %s) fails closed: the counters are authenticated with the payload", async (_what, segment) => {
+    const sealed = await cipher.seal(TOKENS, ALICE);
+
+    const err = await rejection(() => cipher.open(bump(sealed, segment), ALICE));
 
     expectIntegrityFailure(err);
   });
@@ -197,6 +216,126 @@ describe('token cipher with KMS: what KMS is asked', () => {
     const err = await rejection(() => otherKey.open(sealed, ALICE));
 
     expectIntegrityFailure(err);
+  });
+});
+
+describe('token cipher with KMS: data keys kept across generations (as the Encryption SDK caches them)', () => {
+  const kmsKeys = () => providers[1]![1]();
+  /** A cipher whose data-key cache and wall clock the test moves. */
+  function cipherWithClocks() {
+    let mono = 0;
+    let wall = Date.parse('2026-11-25T00:00:00Z');
+    const dataKeys = new DataKeyCache({ monotonic: () => mono });
+    const cipher = createTokenCipher(kmsKeys(), { dataKeys, clock: () => wall });
+    return { cipher, dataKeys, advanceMemory: (ms: number) => void (mono += ms), advanceWall: (ms: number) => void (wall += ms) };
+  }
+  const commands = () => kms.calls.map((c) => c.command);
+  const edkOf = (sealed: string) => sealed.split('.')[2];
+
+  it('a refresh seals the new set under the data key of the old one: one KMS call in all (the Decrypt of the old set)', async () => {
+    const { cipher } = cipherWithClocks();
+    const linked = await cipher.seal(TOKENS, ALICE);
+    kms.clearCalls();
+
+    await cipher.open(linked, ALICE);
+    const refreshed = await cipher.seal({ ...TOKENS, access_token: 'at_next' }, ALICE);
+
+    expect(commands()).toEqual(['Decrypt']);
+    expect(edkOf(refreshed)).toBe(edkOf(linked));
+    expect(refreshed.split('.').slice(0, 5)).toEqual(['v2', 'kms', edkOf(linked), '2', linked.split('.')[4]]);
+    expect(await createTokenCipher(kmsKeys()).open(refreshed, ALICE)).toEqual({ ...TOKENS, access_token: 'at_next' });
+  });
+
+  it('a data key seals at most 24 values, within 24 hours of the seal that made it', async () => {
+    const { cipher, advanceWall } = cipherWithClocks();
+    let sealed = await cipher.seal(TOKENS, ALICE);
+    const generated = () => commands().filter((c) => c === 'GenerateDataKey').length;
+    kms.clearCalls();
+
+    for (let i = 2; i <= MAX_SEALS_PER_DATA_KEY; i++) sealed = await cipher.seal(await cipher.open(sealed, ALICE), ALICE);
+    const withinCount = generated();
+    sealed = await cipher.seal(await cipher.open(sealed, ALICE), ALICE);
+    const afterCount = generated();
+    advanceWall(MAX_DATA_KEY_AGE_S * 1000 - 1000);
+    sealed = await cipher.seal(await cipher.open(sealed, ALICE), ALICE);
+    const beforeAge = generated();
+    advanceWall(1000);
+    await cipher.seal(await cipher.open(sealed, ALICE), ALICE);
+
+    expect([withinCount, afterCount, beforeAge, generated()]).toEqual([0, 1, 1, 2]);
+  });
+
+  it('the data key of one context never seals another context\'s value', async () => {
+    const { cipher } = cipherWithClocks();
+    const alice = await cipher.seal(TOKENS, ALICE);
+    await cipher.open(alice, ALICE);
+    kms.clearCalls();
+
+    const bob = await cipher.seal(TOKENS, { ...ALICE, account: 'bob' });
+
+    expect(commands()).toEqual(['GenerateDataKey']);
+    expect(edkOf(bob)).not.toBe(edkOf(alice));
+  });
+
+  it('a data key is zeroed when it leaves the cache: after 60 s in memory, when evicted, replaced or spent', async () => {
+    const { cipher, dataKeys, advanceMemory } = cipherWithClocks();
+    const opened = async (context: EncryptionContext, sealed: string) => {
+      await cipher.open(sealed, context);
+      return kms.decryptedPlaintexts.at(-1)!;
+    };
+    const zeroed = (key: Uint8Array) => key.every((byte) => byte === 0);
+    const alice = await cipher.seal(TOKENS, ALICE);
+
+    // kept while it may seal the next value, zeroed once 60 s have passed
+    const expiring = await opened(ALICE, alice);
+    const keptAtFirst = !zeroed(expiring);
+    advanceMemory(IN_MEMORY_MS);
+    dataKeys.sweep();
+    // replaced by the key of the same context opened again
+    const replaced = await opened(ALICE, alice);
+    await opened(ALICE, alice);
+    // spent: the last seal it may make takes it out of the cache
+    const spending = await opened(ALICE, alice);
+    for (let i = 2; i <= MAX_SEALS_PER_DATA_KEY; i++) dataKeys.takeForSeal(contextAad(ALICE).toString('utf8'), Math.floor(Date.parse('2026-11-25T00:00:00Z') / 1000));
+    const spentBefore = zeroed(spending);
+    dataKeys.takeForSeal(contextAad(ALICE).toString('utf8'), Math.floor(Date.parse('2026-11-25T00:00:00Z') / 1000));
+
+    expect([keptAtFirst, zeroed(expiring), zeroed(replaced), spentBefore, zeroed(spending)]).toEqual([true, true, true, false, true]);
+    expect(dataKeys.size).toBe(0);
+  });
+
+  it('a data key is zeroed when the cache evicts it to stay within its bound', async () => {
+    const dataKeys = new DataKeyCache({ maxEntries: 1 });
+    const cipher = createTokenCipher(kmsKeys(), { dataKeys });
+    const bob = { ...ALICE, account: 'bob' };
+    const [sealedAlice, sealedBob] = [await cipher.seal(TOKENS, ALICE), await cipher.seal(TOKENS, bob)];
+
+    await cipher.open(sealedAlice, ALICE);
+    const aliceKey = kms.decryptedPlaintexts.at(-1)!;
+    await cipher.open(sealedBob, bob);
+
+    expect(aliceKey.every((byte) => byte === 0)).toBe(true);
+    expect(dataKeys.size).toBe(1);
+  });
+
+  it('a v1 envelope (no counters) still opens, and its data key is never reused: the next seal makes a new one', async () => {
+    const provider = kmsKeys();
+    const key = await provider.generateDataKey(ALICE);
+    const iv = randomBytes(12);
+    const aes = createCipheriv('aes-256-gcm', key.plaintext, iv);
+    aes.setAAD(contextAad(ALICE));
+    const body = Buffer.concat([aes.update(JSON.stringify(TOKENS), 'utf8'), aes.final(), aes.getAuthTag()]);
+    const v1 = ['v1', 'kms', Buffer.from(key.encrypted).toString('base64url'), iv.toString('base64url'), body.toString('base64url')].join('.');
+    const cipher = createTokenCipher(provider);
+    kms.clearCalls();
+
+    const opened = await cipher.open(v1, ALICE);
+    const next = await cipher.seal(opened, ALICE);
+
+    expect(opened).toEqual(TOKENS);
+    expect(commands()).toEqual(['Decrypt', 'GenerateDataKey']);
+    expect(kms.decryptedPlaintexts.at(-1)!.every((byte) => byte === 0)).toBe(true);
+    expect(next.split('.')[3]).toBe('1');
   });
 });
 

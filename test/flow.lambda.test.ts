@@ -5,11 +5,14 @@
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { openTenantClient, tenantSecretsContext } from '../lib/broker/client-secrets.js';
 import { HTTP_FUNCTIONS, type HttpFunctionName } from '../lib/http/route-table.js';
+import { getTenant } from '../lib/store/tenants.js';
 import { keys } from '../lib/store/schema.js';
 import type { Db } from '../lib/store/table.js';
 import { startLongPortSimulator, type LongPortSimulator } from '../simulator/longport-simulator.js';
 import { apiGatewayEvent, invoke, lambdaContext, type Answer, type EventInit, type LambdaHandler } from './support/apigw.js';
+import { fakeKmsCipher, sealsOf, spendDataKey } from './support/data-keys.js';
 import { FAKE_KEY_ARN, type FakeKms } from './support/fake-kms.js';
 import { API_DOMAIN, loginAtProvider, PUBLIC_URL, useLambdaDeployment } from './support/lambda-deployment.js';
 
@@ -181,7 +184,8 @@ describe.each(['public', 'confidential'] as const)('full flow through the Lambda
     }
     const seen = (command: string, context: object) => kms.calls.filter((c) => c.command === command && JSON.stringify(c.encryptionContext) === JSON.stringify(context)).length;
     expect(seen('GenerateDataKey', tenantSecrets)).toBe(clientType === 'public' ? 1 : 2); // registration token (+ client secret)
-    expect(seen('GenerateDataKey', account)).toBe(2); // linked pair, refreshed pair
+    // the linked pair; the refreshed pair is sealed under the data key of the pair it opened (lib/crypto/data-key-cache.ts)
+    expect(seen('GenerateDataKey', account)).toBe(1);
     expect(seen('Decrypt', account)).toBeGreaterThanOrEqual(2); // token read, refresh
     // a public client has no secret, so tenant secrets are never opened to refresh it
     if (clientType === 'public') expect(seen('Decrypt', tenantSecrets)).toBe(0);
@@ -413,7 +417,7 @@ describe('code paths through the function that runs them', () => {
   });
 
   it('a client secret that expired is renewed through RFC 7592 before a link is made, the authorize function sealing the secret the provider rotated (no new client)', async () => {
-    const { sim } = await lambda.deploy({ clientType: 'confidential', clientSecretTtlS: 60 });
+    const { sim, db } = await lambda.deploy({ clientType: 'confidential', clientSecretTtlS: 60 });
     try {
       const registered = await registerTenant('expiring');
       expect(registered.status).toBe(201);
@@ -428,8 +432,33 @@ describe('code paths through the function that runs them', () => {
 
       expect(link.status).toBe(201);
       expect(sim.stats.registrations).toBe(1);
-      expect(sim.stats.clientsRead).toEqual([registered.json<{ client_id: string }>().client_id]);
+      const clientId = registered.json<{ client_id: string }>().client_id;
+      expect(sim.stats.clientsRead).toEqual([clientId]);
+      // what the table holds now opens (through the same KMS key) to the secret the provider rotated
+      const stored = await openTenantClient({ cipher: fakeKmsCipher() }, (await getTenant(db, 'expiring'))!);
+      expect(stored.client_secret).toBe(sim.clients.get(clientId)!.client_secret);
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('a renewed client secret whose data key has sealed 24 values is sealed under a new data key, which the authorize function asks KMS for', async () => {
+    const { sim, db } = await lambda.deploy({ clientType: 'confidential', clientSecretTtlS: 60 });
+    try {
+      const registered = await registerTenant('spent');
+      expect(registered.status).toBe(201);
+      await spendDataKey(db, keys.tenant('spent'), 'sealedClient', tenantSecretsContext('spent'));
+      sim.rotateClientSecret(registered.json<{ client_id: string }>().client_id, { expiresInS: 3600, graceS: 60 });
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + 120_000);
+      await lambda.coldStart();
+      lambda.kms.clearCalls();
+
+      const link = await send('authorize', { method: 'POST', url: '/v1/tenants/spent/accounts/ivan/link', body: {} });
+
+      expect(link.status).toBe(201);
       expect(lambda.kms.calls.map((c) => c.command)).toContain('GenerateDataKey');
+      expect(sealsOf((await getTenant(db, 'spent'))!.sealedClient!)).toBe(1);
     } finally {
       await sim.close();
     }

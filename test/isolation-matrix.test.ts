@@ -232,7 +232,9 @@ describe('isolation', () => {
     const dedicated = failures.find((l) => l.event === 'token.read_failed');
     expect(dedicated).toMatchObject({ tenant: 'acme', account: 'alice', error: 'server_error' });
     expect(JSON.stringify(dedicated)).toContain('stored credentials of acme/alice failed an integrity check');
+    // failed reads are counted (CONTRACT.md, "Audit trail"): the count lands with the next flush
+    await h.deps.readCounts.flush();
     const trail = await listAudit(h.db, 'acme', { limit: 50, account: 'alice' });
-    expect(trail.events.filter((e) => e.action === 'token.read')).toEqual([expect.objectContaining({ outcome: 'failed:server_error' })]);
+    expect(trail.events.filter((e) => e.action === 'token.reads')).toEqual([expect.objectContaining({ outcome: 'failed:server_error', count: 1 })]);
   });
 });

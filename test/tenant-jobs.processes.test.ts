@@ -3,7 +3,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runRefresher } from '../lib/broker/refresher.js';
 import { JOB_LEASE_MS } from '../lib/broker/tenant-jobs.js';
 import { listAccounts } from '../lib/store/accounts.js';
-import { listAudit } from '../lib/store/audit.js';
 import { getTenant } from '../lib/store/tenants.js';
 import { startLongPortSimulator, type LongPortSimulator } from '../simulator/longport-simulator.js';
 import { dynamoEndpoint } from './support/dynamo.js';
@@ -11,6 +10,7 @@ import { api } from './support/flow.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { seedLinkedAccounts } from './support/seed.js';
 import { startJobWorker, type JobWorker } from './support/workers.js';
+import { trailOldestFirst } from './support/trail.js';
 
 /**
  * Tenant deletion and region move as resumable jobs, with real processes: a broker process starts
@@ -78,7 +78,7 @@ describe('tenant jobs survive a crash', () => {
     expect(new Set(h.sim.stats.revocations)).toEqual(new Set(refreshTokens));
     expect(h.sim.stats.clientsDeleted).toEqual([client]);
     expect((await api(h, 'GET', '/v1/tenants/acme')).status).toBe(404);
-    const trail = (await listAudit(h.db, 'acme', { limit: 1000 })).events;
+    const trail = await trailOldestFirst(h.db, 'acme', { limit: 1000 });
     expect(new Set(trail.filter((e) => e.action === 'account.unlink').map((e) => e.account)).size).toBe(ACCOUNTS);
     expect(trail.filter((e) => e.action === 'tenant.delete').map((e) => e.outcome)).toEqual(['started', 'deleted']);
   }, 180_000);
@@ -117,7 +117,7 @@ describe('tenant jobs survive a crash', () => {
     expect(new Set(h.sim.stats.revocations)).toEqual(new Set(refreshTokens));
     expect(h.sim.stats.clientsDeleted).toEqual([oldClient]);
     expect(cnSim.stats.revocations).toEqual([]);
-    const updates = (await listAudit(h.db, 'acme', { limit: 1000 })).events.filter((e) => e.action === 'tenant.update').map((e) => e.outcome);
+    const updates = (await trailOldestFirst(h.db, 'acme', { limit: 1000 })).filter((e) => e.action === 'tenant.update').map((e) => e.outcome);
     expect(updates).toEqual(['region_move_started:global->cn', 'region_moved:global->cn']);
   }, 180_000);
 });

@@ -15,6 +15,7 @@ import { startLongPortSimulator, type LongPortSimulator } from '../simulator/lon
 import { api, linkAccount } from './support/flow.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { seedLinkedAccounts } from './support/seed.js';
+import { trailOldestFirst } from './support/trail.js';
 
 let h: Harness;
 let cnSim: LongPortSimulator | undefined;
@@ -106,8 +107,8 @@ describe('deleting a tenant', () => {
     expect(res.status).toBe(204);
     expect(h.sim.stats.clientsDeleted).toEqual([]);
     expect((await tableKeys(h.db)).filter((k) => k.startsWith('TENANT#acme '))).toEqual([]);
-    const trail = await listAudit(h.db, 'acme', { limit: 50 });
-    expect(trail.events.filter((e) => e.action === 'tenant.delete').map((e) => e.outcome)).toEqual(['started', 'deleted:client_kept:no_registration_client_uri']);
+    const trail = await trailOldestFirst(h.db, 'acme', { limit: 50 });
+    expect(trail.filter((e) => e.action === 'tenant.delete').map((e) => e.outcome)).toEqual(['started', 'deleted:client_kept:no_registration_client_uri']);
   });
 
   it('a tenant can be registered again after deletion, with a new client', async () => {
@@ -250,7 +251,7 @@ describe('imported clients', () => {
 
 describe('client secrets: never a silent re-registration', () => {
   const refresh = (account = 'alice') => api(h, 'POST', `/v1/tenants/acme/accounts/${account}/refresh`);
-  const outcomes = async () => (await listAudit(h.db, 'acme', { limit: 100 })).events.filter((e) => e.action === 'tenant.update').map((e) => e.outcome);
+  const outcomes = async () => (await trailOldestFirst(h.db, 'acme', { limit: 100 })).filter((e) => e.action === 'tenant.update').map((e) => e.outcome);
 
   it('an expired client secret is renewed through RFC 7592: the secret the provider rotated is stored, no client is registered, and linked accounts keep refreshing', async () => {
     h = await startHarness({ simulator: { clientType: 'confidential', clientSecretTtlS: 3600 } });
@@ -392,7 +393,7 @@ describe('tenant deletion as a job', () => {
     expect((await api(h, 'GET', '/v1/tenants/acme')).status).toBe(404);
     // the client went with its grants (RFC 7592): the kept revocations are done
     expect((await listPendingRevocations(h.db, { limit: 10 })).items).toEqual([]);
-    const trail = (await listAudit(h.db, 'acme', { limit: 100 })).events;
+    const trail = await trailOldestFirst(h.db, 'acme', { limit: 100 });
     expect(trail.filter((e) => e.outcome === 'revoked_with_client').map((e) => e.account).sort()).toEqual(['alice', 'bob']);
     expect(trail.at(-1)).toMatchObject({ action: 'tenant.delete', outcome: 'deleted' });
   });

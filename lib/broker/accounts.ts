@@ -82,7 +82,7 @@ export async function unlinkRecord(deps: BrokerDeps, tenant: TenantRecord, recor
     const revocation = await revokeAccountTokens(deps, tenant, current, undefined, cause);
     // a revocation the provider could not take yet is kept and retried by the refresher
     const outcome = revocation.revoked ? 'revoked' : revocation.pending ? `revocation_pending:${revocation.reason}` : `not_revoked:${revocation.reason}`;
-    await audit(deps, tenant.tenant, 'account.unlink', { caller: callerId, account: record.account, outcome });
+    await audit(deps, tenant, 'account.unlink', { caller: callerId, account: record.account, outcome });
     const res = await deleteAccountAtGeneration(deps.db, current, current.generation);
     if (!res.ok && res.current) {
       // a re-link or a rotation committed in between: its token is revoked in its turn
@@ -104,19 +104,20 @@ export async function unlinkRecord(deps: BrokerDeps, tenant: TenantRecord, recor
 }
 
 /**
- * `GET /v1/tenants/{tenant}/audit`: the tenant's audit trail, oldest first. It outlives the tenant
- * (kept until its TTL), so it can be read after the tenant is deleted.
+ * `GET /v1/tenants/{tenant}/audit`: the trail of the tenant's current incarnation, newest first; a
+ * page costs a bounded number of store reads whatever the filter. While the id is not registered
+ * (the tenant was deleted) the trail its last incarnation left is read, until its TTL.
  */
 export async function readAuditTrail(
   deps: BrokerDeps,
   caller: Caller,
   tenant: string,
-  query: { account?: string | undefined; since?: string | undefined; limit?: number | undefined; cursor?: string | undefined },
+  query: { account?: string | undefined; since?: string | undefined; token_fingerprint?: string | undefined; limit?: number | undefined; cursor?: string | undefined },
 ): Promise<{ events: AuditEvent[]; next?: string }> {
   requireAccess(caller, tenant, 'admin');
-  // sort keys start with the ISO time in UTC: normalise so that string order is time order
+  // sort keys hold the ISO time in UTC: normalise so that string order is time order
   const since = query.since === undefined ? undefined : new Date(query.since).toISOString();
-  return listAudit(deps.db, tenant, { limit: pageSize(query.limit), since, cursor: query.cursor, account: query.account });
+  return listAudit(deps.db, tenant, { limit: pageSize(query.limit), since, cursor: query.cursor, account: query.account, fingerprint: query.token_fingerprint });
 }
 
 const pageSize = (limit: number | undefined) => Math.min(Math.max(1, limit ?? DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE);

@@ -105,7 +105,7 @@ async function renewFromProvider(deps: BrokerDeps, tenant: TenantRecord, reason:
       // another instance stored a newer read first: theirs is as good
       const latest = stored ?? (await readTenant(deps, tenant.tenant));
       if (usable) {
-        await audit(deps, tenant.tenant, 'tenant.update', { caller: 'broker', outcome: 'client_secret_renewed' });
+        await audit(deps, tenant, 'tenant.update', { caller: 'broker', outcome: 'client_secret_renewed' });
         deps.log.info('tenant.client_secret_renewed', { tenant: tenant.tenant, clientId: tenant.clientId, reason, expiresAt });
         return latest;
       }
@@ -137,7 +137,7 @@ async function markForOperator(deps: BrokerDeps, tenant: TenantRecord, reason: N
   if (await markNeedsOperator(deps.db, tenant.tenant, reason, now, now - OPERATOR_RECHECK_MS)) {
     const action = operatorStep(tenant);
     deps.log.error('tenant.needs_operator', { tenant: tenant.tenant, clientId: tenant.clientId, reason, action });
-    await audit(deps, tenant.tenant, 'tenant.update', { caller: 'broker', outcome: `needs_operator:${reason}` });
+    await audit(deps, tenant, 'tenant.update', { caller: 'broker', outcome: `needs_operator:${reason}` });
     await deps.events.publish('TenantNeedsOperator', { tenant: tenant.tenant, reason, client_id: tenant.clientId, action });
   }
   throw operatorError(tenant, reason);

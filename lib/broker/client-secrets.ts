@@ -8,7 +8,7 @@ import type { BrokerDeps } from './deps.js';
  * each sealed on its own under the tenant's context, so a refresh for a public client never needs
  * a decrypt and the registration token is opened only to delete the client.
  */
-const tenantSecretsContext = (tenant: string) => ({ tenant, account: TENANT_SCOPE, purpose: 'tenant-client' as const });
+export const tenantSecretsContext = (tenant: string) => ({ tenant, account: TENANT_SCOPE, purpose: 'tenant-client' as const });
 
 export function sealClientSecret(deps: Pick<BrokerDeps, 'cipher'>, tenant: string, clientSecret: string | undefined): Promise<string> {
   return deps.cipher.seal({ client_secret: clientSecret } satisfies ClientSecrets, tenantSecretsContext(tenant));

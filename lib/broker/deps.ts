@@ -9,6 +9,7 @@ import type { Db } from '../store/table.js';
 import type { SingleFlight } from './single-flight.js';
 import type { TokenCache } from './token-cache.js';
 import type { AuditLog } from './audit-trail.js';
+import type { TokenReadCounts } from './read-counts.js';
 
 /** Everything a use case needs, passed in: no use case reaches for a global. */
 export interface BrokerDeps {
@@ -29,6 +30,8 @@ export interface BrokerDeps {
   tokenCache: TokenCache;
   /** Audit records, written before the answers they record (group commit). */
   auditLog: AuditLog;
+  /** Repeat and failed token reads, counted in memory and written as `token.reads` events. */
+  readCounts: TokenReadCounts;
   /** Work that goes on after the answer: pending commits, tenant jobs, the event outbox. */
   background: BackgroundWork;
 }

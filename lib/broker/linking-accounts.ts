@@ -72,7 +72,7 @@ export async function announceLinked(
   openedClient?: OAuthClient,
 ): Promise<void> {
   deps.tokenCache.delete(TokenCache.key(tenant.tenant, linked.account));
-  await audit(deps, tenant.tenant, 'link.complete', { caller: linked.caller, account: linked.account, outcome: linked.previous ? 'relinked' : 'linked' });
+  await audit(deps, tenant, 'link.complete', { caller: linked.caller, account: linked.account, outcome: linked.previous ? 'relinked' : 'linked' });
   await deps.events.publish('AccountLinked', { tenant: tenant.tenant, account: linked.account, relinked: Boolean(linked.previous) });
   if (linked.previous) await revokeAccountTokens(deps, tenant, linked.previous, openedClient);
 }

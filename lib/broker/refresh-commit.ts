@@ -5,7 +5,7 @@ import { ROTATED_PAIR_COMMIT, withRetries } from '../retry.js';
 import { commitRefresh } from '../store/accounts.js';
 import type { AccountRecord, AccountTokens } from '../store/records.js';
 import { accountTokensContext, nextDueAt } from './account-tokens.js';
-import { audit } from './audit-trail.js';
+import { audit, type TrailOwner } from './audit-trail.js';
 import type { BrokerDeps } from './deps.js';
 
 /**
@@ -54,11 +54,11 @@ export async function commitInBackground(
   leased: AccountRecord,
   next: AccountTokens,
   granted: GrantedTokens,
-  req: { deadline: number; caller: string },
+  req: { deadline: number; caller: string; tenant: TrailOwner },
 ): Promise<CommitOutcome> {
   const receivedAt = deps.clock();
   const committing = commitRotated(deps, leased, next, granted, receivedAt).then(async (outcome): Promise<CommitOutcome> => {
-    if (outcome.state === 'committed') await recordCommit(deps, leased, outcome.record, { accessToken: next.access_token, rotated: granted.refresh_token !== undefined }, req.caller, receivedAt);
+    if (outcome.state === 'committed') await recordCommit(deps, leased, outcome.record, { accessToken: next.access_token, rotated: granted.refresh_token !== undefined }, req, receivedAt);
     return outcome;
   });
   // a commit outlives its caller: it is retried for as long as the lease allows
@@ -108,7 +108,7 @@ async function commitRotated(deps: BrokerDeps, leased: AccountRecord, next: Acco
 }
 
 /** After a commit: the log line, this process's cache, the audit record, and `AccountRecovered` when it follows a failure. */
-async function recordCommit(deps: BrokerDeps, leased: AccountRecord, committed: AccountRecord, pair: { accessToken: string; rotated: boolean }, caller: string, receivedAt: number): Promise<void> {
+async function recordCommit(deps: BrokerDeps, leased: AccountRecord, committed: AccountRecord, pair: { accessToken: string; rotated: boolean }, req: { caller: string; tenant: TrailOwner }, receivedAt: number): Promise<void> {
   deps.log.info('refresh.committed', {
     tenant: leased.tenant,
     account: leased.account,
@@ -117,6 +117,7 @@ async function recordCommit(deps: BrokerDeps, leased: AccountRecord, committed: 
     rotated: pair.rotated,
   });
   deps.tokenCache.remember(committed, pair.accessToken, receivedAt);
-  await audit(deps, leased.tenant, 'token.refresh', { caller, account: leased.account, outcome: 'refreshed' });
+  // the tenant record the refresh read names the trail's incarnation: no second read
+  await audit(deps, req.tenant, 'token.refresh', { caller: req.caller, account: leased.account, outcome: 'refreshed' });
   if (leased.lastError) await deps.events.publish('AccountRecovered', { tenant: leased.tenant, account: leased.account, reason: leased.lastError });
 }

@@ -184,7 +184,7 @@ export async function refreshHeld(
   if (reauthReason !== undefined) return markNeedsReauth(deps, rec, req.caller, reauthReason);
   // rotation: store the new refresh token; keep the old one only when the answer has none
   const next: AccountTokens = { access_token: granted!.access_token, refresh_token: granted!.refresh_token ?? tokens.refresh_token };
-  const commit = await commitInBackground(deps, rec, next, granted!, req);
+  const commit = await commitInBackground(deps, rec, next, granted!, { ...req, tenant: tenant ?? rec.tenant });
   if (commit.state === 'pending') {
     // the pair is safe in this process while the lease holds; the caller is answered now
     return servedWithoutRefresh(deps, rec, req, 'the refreshed token is being stored; try again in a moment', 2);

@@ -57,7 +57,7 @@ export async function moveTenantRegion(
     await discardUnusedClient(deps, issuer, client);
     throw tenantChangedMeanwhile(existing.tenant);
   }
-  await audit(deps, existing.tenant, 'tenant.update', { caller: caller.id, outcome: `region_move_started:${existing.region}->${input.region}` });
+  await audit(deps, existing, 'tenant.update', { caller: caller.id, outcome: `region_move_started:${existing.region}->${input.region}` });
   deps.log.info('tenant.region_move_started', { tenant: existing.tenant, from: existing.region, to: input.region });
   return continueTenantMove(deps, next, options);
 }
@@ -135,7 +135,7 @@ async function markNeedsReauthFromLatest(deps: BrokerDeps, rec: AccountRecord, c
 }
 
 async function finishMove(deps: BrokerDeps, tenant: TenantRecord, job: TenantJob, previous: TenantRecord): Promise<StepResult> {
-  await audit(deps, tenant.tenant, 'tenant.update', { caller: job.requestedBy, outcome: `region_moved:${previous.region}->${tenant.region}` });
+  await audit(deps, tenant, 'tenant.update', { caller: job.requestedBy, outcome: `region_moved:${previous.region}->${tenant.region}` });
   await finishTenantJob(deps.db, tenant, job.id, deps.clock());
   deps.log.info('tenant.region_changed', { tenant: tenant.tenant, from: previous.region, to: tenant.region, ...job.progress, client: job.client });
   return { next: 'finished' };

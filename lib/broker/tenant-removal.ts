@@ -37,7 +37,7 @@ export async function removeTenant(deps: BrokerDeps, caller: Caller, tenant: str
     refuseDuringJob(t);
     const now = deps.clock();
     if (!(await startTenantJob(deps.db, t, 'deleting', newJob(TENANT_REMOVAL, caller.id, now), now))) throw tenantChangedMeanwhile(tenant);
-    await audit(deps, tenant, 'tenant.delete', { caller: caller.id, outcome: 'started' });
+    await audit(deps, t, 'tenant.delete', { caller: caller.id, outcome: 'started' });
     deps.log.info('tenant.delete_started', { tenant });
   }
   const outcome = await runJobFromRequest(deps, tenant, TENANT_REMOVAL, options.answerBy);
@@ -64,7 +64,7 @@ export const TENANT_REMOVAL: JobSteps = {
 
 async function removeRecord(deps: BrokerDeps, tenant: TenantRecord, job: TenantJob): Promise<StepResult> {
   const clientKept = job.client && job.client !== 'deleted' ? job.client.slice('kept:'.length) : undefined;
-  await audit(deps, tenant.tenant, 'tenant.delete', { caller: job.requestedBy, outcome: clientKept ? `deleted:client_kept:${clientKept}` : 'deleted' });
+  await audit(deps, tenant, 'tenant.delete', { caller: job.requestedBy, outcome: clientKept ? `deleted:client_kept:${clientKept}` : 'deleted' });
   await deleteTenantOfJob(deps.db, tenant.tenant, job.id);
   deps.tokenCache.deleteTenant(tenant.tenant);
   deps.log.info('tenant.deleted', { tenant: tenant.tenant, ...job.progress, clientDeleted: clientKept === undefined });

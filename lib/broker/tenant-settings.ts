@@ -42,6 +42,6 @@ export async function updateTenantSettings(deps: BrokerDeps, caller: Caller, exi
   if (!rotateSecret && sameSettings) return tenantView(existing);
   next.updatedAt = Math.max(deps.clock(), existing.updatedAt + 1);
   if (!(await replaceTenant(deps.db, next, existing.updatedAt))) throw tenantChangedMeanwhile(existing.tenant);
-  await audit(deps, existing.tenant, 'tenant.update', { caller: caller.id, outcome: rotateSecret ? 'client_secret_rotated' : 'updated' });
+  await audit(deps, existing, 'tenant.update', { caller: caller.id, outcome: rotateSecret ? 'client_secret_rotated' : 'updated' });
   return tenantView(next);
 }

@@ -24,6 +24,7 @@ export function accessLog(log: Logger, now: () => number = () => performance.now
       const status = c.res.status;
       const caller = c.get('caller');
       let write = true;
+      // requests without valid credentials are logged at most 10 lines a second, counting what was left out
       if (!caller) {
         const t = now();
         if (t - windowStart >= 1000) {

@@ -13,11 +13,13 @@ import type { AppEnv } from './app-env.js';
  * - Local: `Authorization: Bearer` with the admin token or a `BROKER_API_KEYS` key.
  *
  * A caller refused a tenant (403, from the route's role check) is audited as `access.denied` in the
- * trail of the tenant it aimed at, before the answer goes out. The caller is named by a label
- * (`key:<fingerprint>`, an IAM ARN), never by the key.
+ * trail of the tenant it aimed at, before the answer goes out (a tenant that is not registered has no
+ * trail: nothing is written). The caller is named by a label (`key:<fingerprint>`, an IAM ARN),
+ * never by the key.
  */
 export function identifyCaller(deps: BrokerDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
+    // a request with no or unknown credentials writes nothing durable: identify throws before any write
     c.set('caller', identify(c, deps.config));
     await next();
     if (c.error instanceof BrokerError && c.error.code === 'forbidden') await recordDenied(deps, c, c.get('caller').id, c.error);

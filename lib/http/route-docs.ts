@@ -74,8 +74,8 @@ export const ROUTE_DOCS: { [Id in RouteId]: RouteDocs<Id> } = {
     responses: { 204: 'Unlinked (also when the provider could not revoke; the audit trail and the AccountUnlinked event say which)' },
   },
   readAudit: {
-    summary: "The tenant's audit trail: links, token reads, refreshes, reauths, unlinks, tenant changes, denied requests",
-    responses: { 200: 'A page of events; `next` when there is more' },
+    summary: "The tenant's audit trail, newest first: tenant changes, links, token reads (by exposure, with counts), refreshes, reauths, unlinks, denied requests",
+    responses: { 200: 'A page of events, newest first; `next` when there may be more. Each page costs a bounded number of store reads, whatever the filter' },
   },
   authorize: {
     summary: "End user's browser: redirects to the provider's authorization endpoint for a link",

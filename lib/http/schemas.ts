@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { ID_PATTERN, REGIONS } from '../config.js';
-import { AUDIT_CURSOR_PATTERN } from '../store/audit.js';
+import { AUDIT_CURSOR_PATTERN } from '../store/schema.js';
 
 /**
  * The request and response schemas of the HTTP API. They validate input at run time (zod's
@@ -169,8 +169,11 @@ export const RefresherHealthBody = named(
   'RefresherHealth',
 );
 
+export const TokenFingerprint = z.string().check(z.regex(/^[0-9a-f]{16}$/, { error: 'must be 16 lower-case hex characters (the first 16 of the SHA-256 of the access token)' }));
+
 export const AuditQuery = z.object({
   account: z.optional(Identifier),
+  token_fingerprint: z.optional(doc(TokenFingerprint, { description: 'Only the `token.read` events of this token: every caller that received it', example: '3f2a9c0d5e6b7a81' })),
   since: z.optional(doc(z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }), { example: '2026-11-25T00:00:00Z' })),
   limit: PageLimit,
   cursor: z.optional(z.string().check(z.regex(AUDIT_CURSOR_PATTERN, { error: 'must be the `next` of the previous page' }))),
@@ -179,10 +182,13 @@ export const AuditQuery = z.object({
 export const AuditEventBody = named(
   z.object({
     at: z.string(),
-    action: doc(z.string(), { example: 'token.read' }),
+    action: doc(z.string(), { example: 'token.read', description: 'tenant.register, tenant.update, tenant.delete, link.create, link.complete, token.read, token.reads, token.refresh, account.reauth, account.unlink, access.denied' }),
     account: z.optional(z.string()),
-    caller: doc(z.string(), { description: 'IAM principal ARN, `admin`, `key:<fingerprint>`, `anonymous` or `unknown-key`; never a key' }),
+    caller: doc(z.string(), { description: 'IAM principal ARN, `admin` or `key:<fingerprint>`; never a key' }),
     outcome: z.string(),
+    generation: z.optional(doc(z.number(), { description: 'The token generation a `token.read` or `token.reads` event is about' })),
+    token_fingerprint: z.optional(doc(z.string(), { description: '`token.read`: the first 16 hex characters of the SHA-256 of the access token served' })),
+    count: z.optional(doc(z.number(), { description: '`token.reads`: reads counted since the last such event of this instance' })),
   }),
   'AuditEvent',
 );

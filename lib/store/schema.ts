@@ -8,11 +8,29 @@
  *   link          LINK#<hash of id>    LINK                      10 min (`ttl`), completes one linking
  *   flow state    STATE#<hash>         STATE                     its link's life (`ttl`), consumed once
  *   link session  LINKSESSION#<hash>   LINKSESSION               10 min to confirm, then 1 day (`ttl`)
- *   audit event   AUDIT#<tenant>       <ISO time>#<random>       BROKER_AUDIT_DAYS (`ttl`)
+ *   audit event   AUDIT#<tenant>#<0..7>  <inc>#<ISO time>#<id>   BROKER_AUDIT_DAYS (`ttl`)
+ *   exposure      AUDIT#<tenant>#token#<fingerprint>
+ *                                      caller#<SHA-256 of caller> BROKER_AUDIT_DAYS (`ttl`), written once
  *   revocation    REVOKE               <tenant>#<account>#<gen>  until revoked upstream or given up
  *   refresher run REFRESHER            LAST_RUN                  overwritten by every run
  *   tenant entry  TENANTS              <tenant>                  created and deleted with its tenant
  *
+ * - The audit trail of a tenant is bound to its incarnation: `<inc>` is the tenant record's
+ *   `createdAt` (15 digits), so a tenant deleted and registered again under the same id writes and
+ *   reads another range of keys. A trail is spread over AUDIT_SHARDS partitions (a random shard per
+ *   event), so no single partition takes every write of a busy tenant; `<id>` is 16 hex (a
+ *   per-process sequence, then randomness) and makes every sort key unique.
+ * - An exposure marker says "this caller has received this token" (CONTRACT.md, "Audit trail"): it
+ *   is put with `attribute_not_exists` in the same transaction as the `token.read` event, so there is
+ *   exactly one per (caller, token), whichever instance serves it. It holds a copy of that event.
+ * - Index `by-audit-filter` (sparse, ALL): partition `auditFilter`, sort `auditAt` (the event's
+ *   sort key). Events with an account carry `A#<tenant>#<account>`, exposure markers
+ *   `F#<tenant>#<fingerprint>`; nothing else has the attribute. A page filtered by account or token
+ *   is one Query of it; an unfiltered page is one Query per shard, merged newest first.
+ * - An account item may carry an exposure hint: `exposedToken` (the fingerprint of its current
+ *   access token) and `exposedTo` (a string set of 16-hex caller digests, at most
+ *   EXPOSURE_HINT_MAX), written only after the markers of those callers exist. An instance that
+ *   reads the account learns from it which callers need no marker write.
  * - `ttl` (epoch seconds) is the table's TTL attribute. TTL deletion is lazy (up to days late), so
  *   every expiry is also checked in code against `expiresAt`.
  * - Index `by-refresh-due` (KEYS_ONLY): partition `dueShard` = `due#<0..DUE_SHARDS-1>`, sort
@@ -58,6 +76,12 @@ export type SecretHash = string & { readonly __secretHash: unique symbol };
  */
 export const secretHash = (secret: string): SecretHash => createHash('sha256').update(secret, 'utf8').digest('base64url') as SecretHash;
 
+export const AUDIT_INDEX = 'by-audit-filter';
+/** Partitions of one tenant's trail: about 1,000 writes/s each in DynamoDB, read together by an unfiltered page. */
+export const AUDIT_SHARDS = 8;
+/** Callers an account item's exposure hint names at most (16 hex each: the item stays small). */
+export const EXPOSURE_HINT_MAX = 100;
+
 export const keys = {
   tenant: (tenant: string) => ({ pk: `TENANT#${tenant}`, sk: 'TENANT' }),
   account: (tenant: string, account: string) => ({ pk: `TENANT#${tenant}`, sk: `ACCOUNT#${account}` }),
@@ -65,7 +89,12 @@ export const keys = {
   link: (linkHash: SecretHash) => ({ pk: `LINK#${linkHash}`, sk: 'LINK' }),
   state: (stateHash: SecretHash) => ({ pk: `STATE#${stateHash}`, sk: 'STATE' }),
   linkSession: (sessionHash: SecretHash) => ({ pk: `LINKSESSION#${sessionHash}`, sk: 'LINKSESSION' }),
-  auditPartition: (tenant: string) => `AUDIT#${tenant}`,
+  auditShard: (tenant: string, shard: number) => `AUDIT#${tenant}#${shard}`,
+  /** The sort key of an event: incarnation, time, unique id. */
+  auditSort: (incarnation: number, at: string, id: string) => `${incarnationKey(incarnation)}#${at}#${id}`,
+  exposure: (tenant: string, fingerprint: string, callerDigest: string) => ({ pk: `AUDIT#${tenant}#token#${fingerprint}`, sk: `caller#${callerDigest}` }),
+  auditByAccount: (tenant: string, account: string) => `A#${tenant}#${account}`,
+  auditByToken: (tenant: string, fingerprint: string) => `F#${tenant}#${fingerprint}`,
   /** Identifiers never hold `#` (ID_PATTERN), so the sort key splits back unambiguously. */
   revocationPartition: 'REVOKE',
   revocation: (tenant: string, account: string, generation: number) => ({ pk: 'REVOKE', sk: `${tenant}#${account}#${generation}` }),
@@ -73,6 +102,16 @@ export const keys = {
   tenantDirectoryPartition: 'TENANTS',
   tenantDirectory: (tenant: string) => ({ pk: 'TENANTS', sk: tenant }),
 };
+
+/**
+ * An audit cursor is the time and id of the last event served: `<ISO time>#<16 hex>`, the sort key
+ * without its incarnation. (Here, not in `audit.ts`: the HTTP schemas check it, and a function that
+ * validates requests must not load the DynamoDB client for it.)
+ */
+export const AUDIT_CURSOR_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#[0-9a-f]{16}$/;
+
+/** A tenant incarnation (its `createdAt`, ms) as a fixed-width key part, so that key order is time order. */
+export const incarnationKey = (incarnation: number): string => String(incarnation).padStart(15, '0');
 
 /** Spreads due accounts over a few index partitions, stable per account. */
 export function dueShardOf(tenant: string, account: string): string {
@@ -92,6 +131,8 @@ export function tableDefinition(tableName: string) {
       { AttributeName: 'sk', AttributeType: 'S' as const },
       { AttributeName: 'dueShard', AttributeType: 'S' as const },
       { AttributeName: 'dueAt', AttributeType: 'N' as const },
+      { AttributeName: 'auditFilter', AttributeType: 'S' as const },
+      { AttributeName: 'auditAt', AttributeType: 'S' as const },
     ],
     KeySchema: [
       { AttributeName: 'pk', KeyType: 'HASH' as const },
@@ -105,6 +146,14 @@ export function tableDefinition(tableName: string) {
           { AttributeName: 'dueAt', KeyType: 'RANGE' as const },
         ],
         Projection: { ProjectionType: 'KEYS_ONLY' as const },
+      },
+      {
+        IndexName: AUDIT_INDEX,
+        KeySchema: [
+          { AttributeName: 'auditFilter', KeyType: 'HASH' as const },
+          { AttributeName: 'auditAt', KeyType: 'RANGE' as const },
+        ],
+        Projection: { ProjectionType: 'ALL' as const },
       },
     ],
   };

@@ -115,10 +115,11 @@ describe('alarms', () => {
     expect(metricsOf(alarm('EventsLost')).map((m) => m.MetricName).sort()).toEqual(['EventsDropped', 'EventsPublishFailed']);
   });
 
-  it('DynamoDB throttles (table and index) and system errors alarm', () => {
-    expect(metricsOf(alarm('TableThrottled')).map((m) => m.MetricName).sort()).toEqual(['ReadThrottleEvents', 'WriteThrottleEvents', 'WriteThrottleEvents']);
+  it('DynamoDB throttles (table and indexes) and system errors alarm', () => {
+    expect(metricsOf(alarm('TableThrottled')).map((m) => m.MetricName).sort()).toEqual(['ReadThrottleEvents', 'WriteThrottleEvents', 'WriteThrottleEvents', 'WriteThrottleEvents']);
     const ops = metricsOf(alarm('TableErrors')).map((m) => JSON.stringify(m.Dimensions));
-    for (const op of ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query']) expect(ops.some((d) => d.includes(`"${op}"`)), op).toBe(true);
+    for (const op of ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'TransactWriteItems']) expect(ops.some((d) => d.includes(`"${op}"`)), op).toBe(true);
+    expect(ops.some((d) => d.includes('ConditionCheckItem'))).toBe(false);
     expect(alarm('StoreUnavailable')).toMatchObject({ MetricName: 'StoreUnavailable', Threshold: THRESHOLDS.storeUnavailable });
   });
 

@@ -17,7 +17,7 @@ const boundBy = (name: (typeof NAMES)[number]): string[] => {
   const spec = FUNCTIONS[name];
   return [
     ...(spec.table ?? []).map((a) => `dynamodb:${a}`),
-    ...(spec.dueIndexQuery ? ['dynamodb:Query'] : []),
+    ...(spec.dueIndexQuery || spec.auditIndexQuery ? ['dynamodb:Query'] : []),
     ...(spec.key ?? []).map((a) => `kms:${a}`),
     ...(spec.events ? ['events:PutEvents'] : []),
   ];

@@ -1,5 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { tableDefinition } from '../../lib/store/schema.js';
 import { actionsOf, defaultBroker, resourcesOf, roleIdOf, roleStatements, synthBroker } from './support.js';
 
 const { template } = defaultBroker();
@@ -21,7 +22,7 @@ describe('TokenTable', () => {
         { AttributeName: 'dueShard', AttributeType: 'S' },
         { AttributeName: 'dueAt', AttributeType: 'N' },
       ]),
-      GlobalSecondaryIndexes: [
+      GlobalSecondaryIndexes: Match.arrayWith([
         {
           IndexName: 'by-refresh-due',
           KeySchema: [
@@ -30,8 +31,42 @@ describe('TokenTable', () => {
           ],
           Projection: { ProjectionType: 'KEYS_ONLY' },
         },
-      ],
+      ]),
     });
+  });
+
+  it('has the audit filter index by-audit-filter: auditFilter (S), auditAt (S), all attributes — one index, so an existing table gains it in one update', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      AttributeDefinitions: Match.arrayWith([
+        { AttributeName: 'auditFilter', AttributeType: 'S' },
+        { AttributeName: 'auditAt', AttributeType: 'S' },
+      ]),
+      GlobalSecondaryIndexes: Match.arrayWith([
+        {
+          IndexName: 'by-audit-filter',
+          KeySchema: [
+            { AttributeName: 'auditFilter', KeyType: 'HASH' },
+            { AttributeName: 'auditAt', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ]),
+    });
+    const table = Object.values(resourcesOf(template, 'AWS::DynamoDB::Table'))[0]!;
+    expect(table.Properties!.GlobalSecondaryIndexes).toHaveLength(2);
+  });
+
+  it('the local table (lib/store/schema.ts) has the same indexes as the stack', () => {
+    const table = Object.values(resourcesOf(template, 'AWS::DynamoDB::Table'))[0]!;
+    const stack = (table.Properties!.GlobalSecondaryIndexes as { IndexName: string; KeySchema: unknown; Projection: unknown }[]).map((i) => ({ IndexName: i.IndexName, KeySchema: i.KeySchema, Projection: i.Projection }));
+    expect(tableDefinition('t').GlobalSecondaryIndexes).toEqual(stack);
+  });
+
+  it('grants Query on the audit filter index to the accounts function only, never the table-wide Query for it', () => {
+    const onIndex = (role: string) =>
+      roleStatements(template, role).filter((s) => actionsOf(s).includes('dynamodb:Query') && JSON.stringify(s.Resource).includes('/index/by-audit-filter'));
+    expect(onIndex('BrokerAccountsFunctionRole')).toHaveLength(1);
+    for (const fn of ['Token', 'Refresh', 'Register', 'Refresher']) expect(onIndex(`Broker${fn}FunctionRole`)).toEqual([]);
   });
 
   it('is on-demand, with point-in-time recovery, deletion protection and encryption at rest', () => {

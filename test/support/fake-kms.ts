@@ -42,6 +42,8 @@ export interface FakeKms {
   calls: KmsCall[];
   /** Plaintext data keys handed out by GenerateDataKey (to check that the broker wipes them). */
   issuedPlaintexts: Uint8Array[];
+  /** Plaintext data keys handed out by Decrypt, the very objects the caller received. */
+  decryptedPlaintexts: Uint8Array[];
   /** From now on every call throws this error (until {@link heal}). */
   fail(kind?: KmsFailure): void;
   heal(): void;
@@ -57,6 +59,7 @@ export function installFakeKms(keyArn: string = FAKE_KEY_ARN): FakeKms {
   const masterKey = randomBytes(32);
   const calls: KmsCall[] = [];
   const issuedPlaintexts: Uint8Array[] = [];
+  const decryptedPlaintexts: Uint8Array[] = [];
   let failure: KmsFailure | undefined;
   const mock = mockClient(KMSClient);
 
@@ -100,8 +103,9 @@ export function installFakeKms(keyArn: string = FAKE_KEY_ARN): FakeKms {
       const decipher = createDecipheriv('aes-256-gcm', masterKey, rest.subarray(0, 12));
       decipher.setAAD(aad(blobKeyId, input.EncryptionContext));
       decipher.setAuthTag(rest.subarray(12 + 32));
-      const plaintext = Buffer.concat([decipher.update(rest.subarray(12, 12 + 32)), decipher.final()]);
-      return { KeyId: blobKeyId, Plaintext: new Uint8Array(plaintext) };
+      const plaintext = new Uint8Array(Buffer.concat([decipher.update(rest.subarray(12, 12 + 32)), decipher.final()]));
+      decryptedPlaintexts.push(plaintext);
+      return { KeyId: blobKeyId, Plaintext: plaintext };
     } catch {
       throw invalid();
     }
@@ -111,6 +115,7 @@ export function installFakeKms(keyArn: string = FAKE_KEY_ARN): FakeKms {
     keyArn,
     calls,
     issuedPlaintexts,
+    decryptedPlaintexts,
     fail(kind = 'KMSInternalException') {
       failure = kind;
     },

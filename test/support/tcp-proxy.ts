@@ -15,7 +15,9 @@ export interface TcpProxy {
   start(): Promise<void>;
 }
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+/** `target`: the service's URL (`http://127.0.0.1:8000`) or its host and port. */
+export async function startTcpProxy(to: string | { host: string; port: number }): Promise<TcpProxy> {
+  const target = typeof to === 'string' ? { host: new URL(to).hostname, port: Number(new URL(to).port) } : to;
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   let port = 0;

@@ -1,12 +1,15 @@
 /**
  * One broker process of a multi-process test or benchmark: it builds the broker in-process against
  * the shared table, key and simulator named in its environment, says `ready`, waits for `go` on
- * stdin, fires WORKER_CALLS concurrent token requests through the HTTP app and prints a JSON summary.
+ * stdin, fires WORKER_CALLS concurrent token requests through the HTTP app (as WORKER_BEARER, default
+ * the admin token; more keys in WORKER_API_KEYS), writes its read counts as a stopping server does,
+ * and prints a JSON summary.
  */
 import { createInterface } from 'node:readline';
 import { need, workerBroker } from './worker-broker.js';
 
-const { config, app } = workerBroker();
+const { config, deps, app } = workerBroker();
+const bearer = process.env.WORKER_BEARER || config.local.adminToken;
 const calls = Number(need('WORKER_CALLS'));
 const path = `/v1/tenants/${need('WORKER_TENANT')}/accounts/${need('WORKER_ACCOUNT')}/token`;
 
@@ -14,11 +17,12 @@ async function fire() {
   const started = performance.now();
   const results = await Promise.all(
     Array.from({ length: calls }, async () => {
-      const res = await app.request(`http://localhost:8787${path}`, { headers: { authorization: `Bearer ${config.local.adminToken}` } });
+      const res = await app.request(`http://localhost:8787${path}`, { headers: { authorization: `Bearer ${bearer}` } });
       const body = (await res.json()) as { access_token?: string; error?: string };
       return { status: res.status, token: body.access_token, error: body.error };
     }),
   );
+  await deps.readCounts.flush();
   const statuses: Record<string, number> = {};
   for (const r of results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
   return { statuses, tokens: [...new Set(results.map((r) => r.token).filter(Boolean))], errors: [...new Set(results.map((r) => r.error).filter(Boolean))], ms: performance.now() - started };

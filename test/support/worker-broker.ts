@@ -25,6 +25,7 @@ export function workerBroker() {
     BROKER_PUBLIC_URL: 'http://localhost:8787',
     BROKER_ADMIN_TOKEN: need('WORKER_ADMIN'),
     BROKER_TABLE_NAME: need('WORKER_TABLE'),
+    BROKER_API_KEYS: process.env.WORKER_API_KEYS,
   });
   const deps = assembleDeps({
     config,

@@ -15,7 +15,11 @@ const workerPath = fileURLToPath(new URL('./token-worker.ts', import.meta.url));
  * Starts `processes` broker processes sharing the harness's table, key and simulator, releases them
  * together once all are ready, and collects their summaries.
  */
-export async function tokenCallsFromProcesses(h: Pick<Harness, 'db' | 'sim' | 'masterKey'>, dynamoEndpoint: string, options: { processes: number; callsEach: number; tenant: string; account: string }): Promise<WorkerSummary[]> {
+export async function tokenCallsFromProcesses(
+  h: Pick<Harness, 'db' | 'sim' | 'masterKey'>,
+  dynamoEndpoint: string,
+  options: { processes: number; callsEach: number; tenant: string; account: string; bearer?: string; apiKeys?: string },
+): Promise<WorkerSummary[]> {
   const children: ChildProcess[] = [];
   try {
     const ready = [];
@@ -33,6 +37,8 @@ export async function tokenCallsFromProcesses(h: Pick<Harness, 'db' | 'sim' | 'm
           WORKER_CALLS: String(options.callsEach),
           WORKER_TENANT: options.tenant,
           WORKER_ACCOUNT: options.account,
+          WORKER_BEARER: options.bearer ?? '',
+          WORKER_API_KEYS: options.apiKeys ?? '',
         },
         stdio: ['pipe', 'pipe', 'pipe'],
       });

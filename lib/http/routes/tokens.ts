@@ -1,5 +1,7 @@
-import { DEFAULT_MIN_TTL_S, getToken } from '../../broker/tokens.js';
+import type { Context } from 'hono';
+import { DEFAULT_MIN_TTL_S, getToken, type ServedToken } from '../../broker/tokens.js';
 import type { BrokerDeps } from '../../broker/deps.js';
+import type { AppEnv } from '../app-env.js';
 import { deadlineOf } from '../callers.js';
 import { defineRoutes } from '../route-group.js';
 
@@ -7,17 +9,19 @@ import { defineRoutes } from '../route-group.js';
 export const tokenRoutes = defineRoutes<'token', BrokerDeps>('token', {
   getToken: async ({ c, input, deps, caller }) => {
     const minTtlS = input.query.min_ttl ?? DEFAULT_MIN_TTL_S;
-    const answer = await getToken(deps, caller, input.params, { mode: 'ensure', minTtlS, deadline: deadlineOf(c, deps.clock()) });
-    c.header('Cache-Control', 'no-store');
-    return c.json(answer, 200);
+    return answer(c, await getToken(deps, caller, input.params, { mode: 'ensure', minTtlS, deadline: deadlineOf(c, deps.clock()) }));
   },
 });
 
 /** `POST …/refresh`: forces a refresh now. */
 export const refreshRoutes = defineRoutes<'refresh', BrokerDeps>('refresh', {
-  refreshToken: async ({ c, input, deps, caller }) => {
-    const answer = await getToken(deps, caller, input.params, { mode: 'force', minTtlS: 0, deadline: deadlineOf(c, deps.clock()) });
-    c.header('Cache-Control', 'no-store');
-    return c.json(answer, 200);
-  },
+  refreshToken: async ({ c, input, deps, caller }) =>
+    answer(c, await getToken(deps, caller, input.params, { mode: 'force', minTtlS: 0, deadline: deadlineOf(c, deps.clock()) })),
 });
+
+/** The token answer; its generation and how it was served go into the access log line (never the token). */
+function answer(c: Context<AppEnv>, served: ServedToken) {
+  c.set('access', { ...c.get('access'), generation: served.generation, cache: served.source });
+  c.header('Cache-Control', 'no-store');
+  return c.json(served.answer, 200);
+}
