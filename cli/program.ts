@@ -5,7 +5,7 @@
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { renderUnicodeCompact } from 'uqr';
-import { FINGERPRINT_PATTERN, renewsAround, tokenFingerprint, type AccountStatus, type AuditEvent, type AuditQuery, type PutTenantInput, type Region } from '../client/admin-api.js';
+import { ACCOUNT_STATUSES, FINGERPRINT_PATTERN, renewsAround, tokenFingerprint, type AccountStatus, type AuditEvent, type AuditQuery, type PutTenantInput, type Region } from '../client/admin-api.js';
 import { BrokerClientError, ID_PATTERN, isMissingRoute } from '../client/http.js';
 import { exact, relative } from '../console/app/format.js';
 import { connect, DEFAULT_URL, type Connection, type ConnectionOptions } from './connection.js';
@@ -147,7 +147,7 @@ export function buildProgram(io: Io, env: NodeJS.ProcessEnv, readStdin: () => Pr
     .command('list')
     .description('accounts with status, token expiry and about when the refresher renews them')
     .argument('<tenant>', 'tenant id', id('tenant'))
-    .addOption(new Option('--status <status>', 'only this status').choices(['linked', 'needs_reauth', 'revoked']))
+    .addOption(new Option('--status <status>', 'only this status').choices(ACCOUNT_STATUSES))
     .option('--limit <n>', 'at most this many', positiveInt(1_000_000))
     .action(async (tenant: string, o: { status?: AccountStatus; limit?: number }, cmd: Command) => {
       const { opts, conn } = ctx(cmd);

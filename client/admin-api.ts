@@ -7,7 +7,9 @@
 import { checkId, noAuthorizer, readJson, send, type Authorizer, type RetryPolicy, type Transport } from './http.js';
 
 export type Region = 'global' | 'cn';
-export type AccountStatus = 'linked' | 'needs_reauth' | 'revoked';
+/** An account's status (CONTRACT.md): an unlinked account is gone, not kept with a status. */
+export const ACCOUNT_STATUSES = ['linked', 'needs_reauth'] as const;
+export type AccountStatus = (typeof ACCOUNT_STATUSES)[number];
 /** `active`, or a long operation under way (`moving`: a region change; `deleting`). */
 export type TenantState = 'active' | 'moving' | 'deleting';
 

@@ -71,7 +71,7 @@ export function ProblemNotice({ problem, onRetry, compact }: { problem: Problem;
   );
 }
 
-const STATUS_TEXT: Record<AccountStatus, string> = { linked: 'Linked', needs_reauth: 'Needs new link', revoked: 'Revoked' };
+const STATUS_TEXT: Record<AccountStatus, string> = { linked: 'Linked', needs_reauth: 'Needs new link' };
 
 /** A status as words and a shape, never colour alone. */
 export function StatusBadge({ status }: { status: AccountStatus }) {
