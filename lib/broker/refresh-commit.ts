@@ -116,7 +116,7 @@ async function recordCommit(deps: BrokerDeps, leased: AccountRecord, committed: 
     leadS: Math.round((leased.expiresAt - receivedAt) / 1000),
     rotated: pair.rotated,
   });
-  deps.tokenCache.remember(committed, pair.accessToken, receivedAt);
+  deps.tokenCache.remember(committed, pair.accessToken);
   // the tenant record the refresh read names the trail's incarnation: no second read
   await audit(deps, req.tenant, 'token.refresh', { caller: req.caller, account: leased.account, outcome: 'refreshed' });
   if (leased.lastError) await deps.events.publish('AccountRecovered', { tenant: leased.tenant, account: leased.account, reason: leased.lastError });

@@ -136,7 +136,7 @@ export class TokenCache {
    * that is cached: a newer token set already cached stays (a later link, else a higher
    * generation), and the same token set keeps what is known of its exposures.
    */
-  remember(record: TokenSet, accessToken: string, _now?: number): CachedToken {
+  remember(record: TokenSet, accessToken: string): CachedToken {
     const key = TokenCache.key(record.tenant, record.account);
     const entry = this.entryOf(record, accessToken);
     const current = this.entries.get(key);
