@@ -20,8 +20,12 @@ export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
 export const LAMBDA_ARCHITECTURE = lambda.Architecture.ARM_64;
 export const ESBUILD_TARGET = 'node24';
 
-/** ESM bundles still meet CommonJS dependencies that call `require`: give them one. */
-export const ESM_REQUIRE_SHIM = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+/**
+ * ESM bundles still meet CommonJS dependencies that call `require`: give them one. esbuild does
+ * not see the banner's names when it names the bundle's own, so the import gets a name no module
+ * of the broker uses (lib/aws-sdk.ts imports `createRequire` itself).
+ */
+export const ESM_REQUIRE_SHIM = "import { createRequire as createBundleRequire } from 'module'; const require = createBundleRequire(import.meta.url);";
 
 /** The AWS SDK for JavaScript v3 ships in the Lambda Node.js runtime. */
 export const EXTERNAL_MODULES = ['@aws-sdk/*'];

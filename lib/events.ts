@@ -1,4 +1,5 @@
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { eventBridgeSdk } from './aws-sdk.js';
 import { settledOrTimeout, type Drainable } from './background.js';
 import { BrokerError, upstreamUnavailable } from './errors.js';
 import type { Logger } from './log.js';
@@ -134,14 +135,18 @@ export class EventOutbox implements EventPublisher, Drainable {
   }
 }
 
-/** EventBridge PutEvents, up to 10 entries a call; entries it answers with an error code are sent again. */
-export function eventBridgeSender(client: EventBridgeClient, busName: string): EventSender {
+/**
+ * EventBridge PutEvents, up to 10 entries a call; entries it answers with an error code are sent
+ * again. `client` is asked for on the first send, so a process that never publishes never loads
+ * the EventBridge client.
+ */
+export function eventBridgeSender(client: () => EventBridgeClient, busName: string): EventSender {
   return {
     name: 'eventbridge',
     batchSize: 10,
     async send(events) {
-      const out = await client.send(
-        new PutEventsCommand({
+      const out = await client().send(
+        new (eventBridgeSdk().PutEventsCommand)({
           Entries: events.map((e) => ({ EventBusName: busName, Source: EVENT_SOURCE, DetailType: e.type, Detail: JSON.stringify(e.detail), Time: new Date(e.time) })),
         }),
       );
@@ -175,7 +180,7 @@ export function webhookSender(url: string, fetchImpl: typeof fetch = fetch, time
 }
 
 /** AWS mode: the events go to the broker's EventBridge bus, through the outbox. */
-export function eventBridgePublisher(client: EventBridgeClient, busName: string, log: Logger): EventPublisher & Drainable {
+export function eventBridgePublisher(client: () => EventBridgeClient, busName: string, log: Logger): EventPublisher & Drainable {
   return new EventOutbox(eventBridgeSender(client, busName), log);
 }
 

@@ -51,13 +51,22 @@ describe('import cycles', () => {
 
 const packageJson = JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
 
+/**
+ * What a module loads with a `require` of its own (`const load = createRequire(import.meta.url)`,
+ * as lib/aws-sdk.ts loads the AWS SDK): the string literals passed to that function. dpdm sees
+ * imports only.
+ */
+function requiredThroughCreateRequire(file: string): string[] {
+  const source = readFileSync(resolve(ROOT, file), 'utf8');
+  return [...source.matchAll(/const (\w+) = createRequire\(/g)].flatMap(([, name]) => [...source.matchAll(new RegExp(`\\b${name}\\('([^']+)'\\)`, 'g'))].map((m) => m[1]!));
+}
+
 /** The npm packages the modules under `folder` load at run time, each with the files that import it. */
 async function runtimePackages(folder: string): Promise<Map<string, string[]>> {
   const packages = new Map<string, string[]>();
   for (const [file, deps] of Object.entries(await importGraph([folder]))) {
     if (!file.startsWith(`${folder}/`)) continue;
-    for (const dep of deps ?? []) {
-      const request = dep.request;
+    for (const request of [...(deps ?? []).map((dep) => dep.request), ...requiredThroughCreateRequire(file)]) {
       if (request.startsWith('.') || request.startsWith('node:') || builtinModules.includes(request)) continue;
       // `@scope/name/sub/path` → `@scope/name`, `name/sub/path` → `name`
       const name = request.split('/').slice(0, request.startsWith('@') ? 2 : 1).join('/');

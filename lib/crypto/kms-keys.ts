@@ -1,6 +1,9 @@
-import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
+import { kmsSdk } from '../aws-sdk.js';
 import { BrokerError, toBrokerError } from '../errors.js';
 import { integrityError, type DataKeyProvider, type EncryptionContext } from './token-cipher.js';
+
+const { DecryptCommand, GenerateDataKeyCommand } = kmsSdk;
 
 /**
  * Data keys from AWS KMS. The encryption context `{tenant, account, purpose}` is sent with every

@@ -1,6 +1,7 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { KMSClient } from '@aws-sdk/client-kms';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { eventBridgeSdk, kmsSdk } from '../aws-sdk.js';
 import type { BrokerDeps } from '../broker/deps.js';
 import { loadConfig } from '../config.js';
 import { AWS_SERVICE_DEADLINE, sdkClientSettings } from '../deadlines.js';
@@ -16,6 +17,7 @@ export interface AwsClients {
   /** The document client; it shares the DynamoDB client's middleware stack. */
   dynamodb: DynamoDBDocumentClient;
   kms: KMSClient;
+  /** Present when the function has a bus; made on first use (see below). */
   eventBridge?: EventBridgeClient;
 }
 
@@ -33,16 +35,27 @@ export function lambdaDeps(fn: FunctionName): BrokerDeps {
   const log = createLogger({ base: { service: 'longport-token-broker', function: fn } });
   const db = createDb({ table: config.tableName, endpoint: config.dynamodbEndpoint });
   // every KMS and EventBridge call has a connection and a request deadline (lib/deadlines.ts)
-  const kms = new KMSClient(sdkClientSettings(AWS_SERVICE_DEADLINE));
-  const eventBridge = config.eventBusName ? new EventBridgeClient(sdkClientSettings(AWS_SERVICE_DEADLINE)) : undefined;
+  const kms = new kmsSdk.KMSClient(sdkClientSettings(AWS_SERVICE_DEADLINE));
+  // EventBridge is loaded and its client made by the first event this process publishes (after an
+  // answer, through the outbox): most cold starts never publish one, so they never pay for it
+  let eventBridge: EventBridgeClient | undefined;
+  const eventBridgeClient = () => (eventBridge ??= new (eventBridgeSdk().EventBridgeClient)(sdkClientSettings(AWS_SERVICE_DEADLINE)));
+  const busName = config.eventBusName;
   const deps = assembleDeps({
     config,
     db,
     keys: kmsDataKeys(kms, config.kmsKeyId!),
-    events: eventBridge ? eventBridgePublisher(eventBridge, config.eventBusName!, log) : localPublisher(log),
+    events: busName ? eventBridgePublisher(eventBridgeClient, busName, log) : localPublisher(log),
     log,
   });
-  cached.set(fn, { deps, clients: { dynamodb: db.doc, kms, ...(eventBridge ? { eventBridge } : {}) } });
+  const clients: AwsClients = {
+    dynamodb: db.doc,
+    kms,
+    get eventBridge() {
+      return busName ? eventBridgeClient() : undefined;
+    },
+  };
+  cached.set(fn, { deps, clients });
   return deps;
 }
 

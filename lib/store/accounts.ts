@@ -1,9 +1,11 @@
-import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { documentSdk } from '../aws-sdk.js';
 import { DUE_INDEX, dueShardOf, keys } from './schema.js';
 import { conditional, stripKeys, transactWrite, type CancellationReasons } from './conditional.js';
 import { countsMove } from './tenant-directory.js';
 import type { AccountRecord, AccountStatus } from './records.js';
 import type { Db } from './table.js';
+
+const { GetCommand, QueryCommand, UpdateCommand } = documentSdk;
 
 const accountKey = (r: { tenant: string; account: string }) => keys.account(r.tenant, r.account);
 

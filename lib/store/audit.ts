@@ -1,8 +1,10 @@
+import { documentSdk } from '../aws-sdk.js';
 import { randomBytes, randomInt } from 'node:crypto';
-import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { AUDIT_BATCH_REMAINDER, UnfinishedAttempt, withRetries } from '../retry.js';
 import { AUDIT_INDEX, AUDIT_SHARDS, incarnationKey, keys } from './schema.js';
 import type { Db } from './table.js';
+
+const { BatchWriteCommand, GetCommand, PutCommand, QueryCommand } = documentSdk;
 
 /**
  * The audit trail in the table (key schema in `schema.ts`): events of one tenant incarnation,

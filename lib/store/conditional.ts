@@ -1,9 +1,12 @@
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { documentSdk, dynamodbSdk, dynamodbUtil } from '../aws-sdk.js';
 import { BrokerError } from '../errors.js';
 import { TRANSACTION_CONTENTION, withRetries } from '../retry.js';
 import type { Db } from './table.js';
+
+const { ConditionalCheckFailedException, TransactionCanceledException } = dynamodbSdk;
+const { TransactWriteCommand } = documentSdk;
+const { unmarshall } = dynamodbUtil;
 
 /**
  * Runs a conditional write; answers `{ ok: false, old }` instead of throwing when the condition
@@ -15,7 +18,7 @@ export async function conditional<T>(write: () => Promise<T>): Promise<{ ok: tru
     return { ok: true, value: await write() };
   } catch (err) {
     if (err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException') {
-      const item = (err as ConditionalCheckFailedException).Item;
+      const item = (err as InstanceType<typeof ConditionalCheckFailedException>).Item;
       return { ok: false, old: item ? unmarshall(item) : undefined };
     }
     throw err;
@@ -48,7 +51,7 @@ export async function transactWrite(db: Db, items: TransactItem[]): Promise<{ ok
       return { ok: true as const };
     } catch (err) {
       if (!(err instanceof TransactionCanceledException) && (err as { name?: string }).name !== 'TransactionCanceledException') throw err;
-      const reasons = ((err as TransactionCanceledException).CancellationReasons ?? []).map((r) => ({ code: r.Code, old: r.Item ? unmarshall(r.Item) : undefined }));
+      const reasons = ((err as InstanceType<typeof TransactionCanceledException>).CancellationReasons ?? []).map((r) => ({ code: r.Code, old: r.Item ? unmarshall(r.Item) : undefined }));
       if (reasons.some((r) => r.code === 'ConditionalCheckFailed')) return { ok: false as const, reasons };
       // a transaction canceled by a conflict is sent again, and lands once (TRANSACTION_CONTENTION)
       if (reasons.some((r) => r.code === 'TransactionConflict')) {

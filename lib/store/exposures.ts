@@ -1,11 +1,13 @@
+import { documentSdk } from '../aws-sdk.js';
 import { createHash } from 'node:crypto';
-import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { BrokerError } from '../errors.js';
 import { auditItem, type AuditEvent, type Trail } from './audit.js';
 import { conditional } from './conditional.js';
 import type { AccountStatus } from './records.js';
 import { EXPOSURE_HINT_MAX, keys } from './schema.js';
 import type { Db } from './table.js';
+
+const { GetCommand, TransactWriteCommand, UpdateCommand } = documentSdk;
 
 /**
  * Exposure markers and hints (key schema in `schema.ts`): who has received which access token.

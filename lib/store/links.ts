@@ -1,8 +1,11 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { documentSdk } from '../aws-sdk.js';
 import { conditional, stripKeys, transactWrite } from './conditional.js';
 import type { FlowStateRecord, LinkRecord, LinkSessionRecord } from './records.js';
 import { DUE_INDEX, keys, LINK_SESSIONS_DUE, type SecretHash } from './schema.js';
 import type { Db } from './table.js';
+
+const { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } = documentSdk;
 
 /**
  * Links, flow states and link sessions (key shapes in `schema.ts`). Every item is keyed by the hash

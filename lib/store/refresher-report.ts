@@ -1,8 +1,10 @@
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { documentSdk } from '../aws-sdk.js';
 import { stripKeys } from './conditional.js';
 import type { RefresherReportRecord } from './records.js';
 import { keys } from './schema.js';
 import type { Db } from './table.js';
+
+const { GetCommand, PutCommand } = documentSdk;
 
 /** The refresher's last run (`REFRESHER` / `LAST_RUN`): written at the end of every run, read by the refresher-health route. */
 export async function putRefresherReport(db: Db, report: RefresherReportRecord): Promise<void> {

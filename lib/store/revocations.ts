@@ -1,8 +1,10 @@
-import { DeleteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { documentSdk } from '../aws-sdk.js';
 import { conditional, stripKeys } from './conditional.js';
 import type { PendingRevocation } from './records.js';
 import { keys } from './schema.js';
 import type { Db } from './table.js';
+
+const { DeleteCommand, PutCommand, QueryCommand, UpdateCommand } = documentSdk;
 
 /**
  * Pending revocations (`REVOKE` / `<tenant>#<account>#<generation>`, see schema.ts): RFC 7009

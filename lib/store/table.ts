@@ -1,8 +1,11 @@
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { documentSdk, dynamodbSdk } from '../aws-sdk.js';
 import { AWS_SERVICE_DEADLINE, sdkClientSettings } from '../deadlines.js';
 import { markStoreFailure } from './failures.js';
 import { tableDefinition } from './schema.js';
+
+const { CreateTableCommand, DescribeTableCommand, ResourceInUseException, UpdateTimeToLiveCommand } = dynamodbSdk;
 
 /** A handle on the table: the document client and the table name. */
 export interface Db {
@@ -18,7 +21,7 @@ export interface Db {
 export function createDb(options: { table: string; endpoint?: string | undefined; region?: string | undefined; client?: DynamoDBClient }): Db {
   const client =
     options.client ??
-    new DynamoDBClient({
+    new dynamodbSdk.DynamoDBClient({
       ...(options.endpoint
         ? {
             endpoint: options.endpoint,
@@ -39,7 +42,7 @@ export function createDb(options: { table: string; endpoint?: string | undefined
       }),
     { step: 'initialize', priority: 'high' },
   );
-  const doc = DynamoDBDocumentClient.from(client, {
+  const doc = documentSdk.DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });
   return { doc, table: options.table };

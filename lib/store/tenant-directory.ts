@@ -1,9 +1,12 @@
-import { BatchGetCommand, QueryCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { documentSdk } from '../aws-sdk.js';
 import { BATCH_GET_REMAINDER, UnfinishedAttempt, withRetries } from '../retry.js';
 import { stripKeys } from './conditional.js';
 import type { AccountStatus, TenantDirectoryEntry, TenantRecord } from './records.js';
 import { keys } from './schema.js';
 import type { Db } from './table.js';
+
+const { BatchGetCommand, QueryCommand, UpdateCommand } = documentSdk;
 
 /**
  * The tenant directory: one entry per tenant (`TENANTS` / `<tenant>`, see `schema.ts`) holding its

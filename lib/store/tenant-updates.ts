@@ -1,9 +1,11 @@
-import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { documentSdk } from '../aws-sdk.js';
 import { conditional, stripKeys, transactWrite } from './conditional.js';
 import { directoryEntryDelete } from './tenant-directory.js';
 import type { TenantJob, TenantRecord, TenantState } from './records.js';
 import { dueShardOf, keys } from './schema.js';
 import type { Db } from './table.js';
+
+const { PutCommand, UpdateCommand } = documentSdk;
 
 /**
  * Conditional updates of a tenant item made by the broker's long-running parts: a deletion or a

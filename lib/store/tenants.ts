@@ -1,9 +1,11 @@
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { documentSdk } from '../aws-sdk.js';
 import { keys } from './schema.js';
 import { conditional, stripKeys, transactWrite } from './conditional.js';
 import { directoryEntryDelete, directoryEntryPut } from './tenant-directory.js';
 import type { TenantRecord } from './records.js';
 import type { Db } from './table.js';
+
+const { GetCommand, PutCommand } = documentSdk;
 
 export async function getTenant(db: Db, tenant: string): Promise<TenantRecord | undefined> {
   const out = await db.doc.send(new GetCommand({ TableName: db.table, Key: keys.tenant(tenant), ConsistentRead: true }));

@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { build, type Metafile } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { entryOf } from '../../infra/broker-function.js';
-import { BUNDLING, esbuildOptionsFor, ESBUILD_TARGET, LAMBDA_RUNTIME } from '../../infra/bundling.js';
+import { BUNDLING, esbuildOptionsFor, ESBUILD_TARGET, LAMBDA_RUNTIME, PROJECT_ROOT } from '../../infra/bundling.js';
 import { FUNCTIONS } from '../../infra/token-broker.js';
 import type { FunctionName } from '../../infra/routes.js';
+import { nodeModulesLoadedBy, packagesOf } from '../support/cold-start.js';
 
 /**
  * Each handler bundled once, with the options the stack deploys (ESM, minified, AWS SDK v3 left to
@@ -22,6 +24,17 @@ interface Bundle {
   code: string;
 }
 const results = new Map<FunctionName, Bundle | Error>();
+
+/**
+ * The bundle of `name` written inside the project (test/.tmp/bundles), where its AWS SDK imports
+ * resolve to node_modules as they do to the runtime's copy in Lambda.
+ */
+async function writtenBundleOf(name: FunctionName): Promise<string> {
+  const file = join(PROJECT_ROOT, 'test', '.tmp', 'bundles', `${name}.mjs`);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, bundleOf(name).code);
+  return file;
+}
 
 /** The bundle of `name`; a failed build fails only that entry's tests, with esbuild's message. */
 function bundleOf(name: FunctionName): Bundle {
@@ -76,9 +89,14 @@ describe('bundling', () => {
     expect(inputs.filter((i) => i.includes('node_modules/@smithy/'))).toEqual([]);
   });
 
-  it('functions/meta.ts (/healthz, /openapi.json) imports no AWS SDK package: its cold start loads no client', () => {
-    const imports = Object.values(bundleOf('meta').metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
-    expect(imports.filter((path) => path.startsWith('@aws-sdk/'))).toEqual([]);
+  it('functions/meta.ts (/healthz, /openapi.json) loads no package from node_modules at its cold start: no AWS SDK client', async () => {
+    expect(await nodeModulesLoadedBy(await writtenBundleOf('meta'))).toEqual([]);
+  });
+
+  it.each(NAMES.filter((n) => n !== 'meta'))('functions/%s.ts loads the DynamoDB and KMS clients at its cold start, not EventBridge', async (name) => {
+    const loaded = packagesOf(await nodeModulesLoadedBy(await writtenBundleOf(name)));
+    expect(loaded).toEqual(expect.arrayContaining(['@aws-sdk/client-dynamodb', '@aws-sdk/lib-dynamodb', '@aws-sdk/client-kms']));
+    expect(loaded).not.toContain('@aws-sdk/client-eventbridge');
   });
 
   it.each(NAMES)('functions/%s.ts bundles no dev-only or local-mode code', (name) => {
