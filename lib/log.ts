@@ -28,7 +28,10 @@ export function createLogger(options: { sink?: LogSink; level?: Level; base?: Re
   const make = (base: Record<string, unknown>): Logger => {
     const emit = (level: Level, event: string, fields?: Record<string, unknown>) => {
       if (LEVELS[level] < min) return;
-      sink(JSON.stringify({ time: new Date().toISOString(), level, event, ...base, ...clean(fields ?? {}) }));
+      // one object per line: the fields are cleaned into it (they override the base, as a spread would)
+      const line: Record<string, unknown> = { time: new Date().toISOString(), level, event, ...base };
+      if (fields) clean(fields, 0, [], line);
+      sink(JSON.stringify(line));
     };
     return {
       debug: (e, f) => emit('debug', e, f),
@@ -46,12 +49,14 @@ const LEVELS: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40
 /** Deeper than this a value is not logged: no log line needs it, and a cycle cannot loop. */
 const MAX_DEPTH = 8;
 
-function clean(fields: Record<string, unknown>, depth = 0, path: object[] = []): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) {
+/** The fields of `fields` that may be logged, cleaned, written into `out` (a new object unless given). */
+function clean(fields: Record<string, unknown>, depth = 0, path: object[] = [], out: Record<string, unknown> = {}): Record<string, unknown> {
+  // own enumerable string keys, as Object.entries lists them, without an array per field
+  for (const key in fields) {
+    if (!Object.hasOwn(fields, key)) continue;
     // a secret-named field is dropped at any depth, not only at the top
     if (SECRET_FIELD.test(key) && !SAFE_FIELDS.has(key)) continue;
-    out[key] = cleanValue(value, depth, path);
+    out[key] = cleanValue(fields[key], depth, path);
   }
   return out;
 }

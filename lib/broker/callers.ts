@@ -1,4 +1,4 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyGrant, Role } from '../config.js';
 import { BrokerError } from '../errors.js';
 
@@ -47,14 +47,34 @@ export function keyFingerprint(key: string): string {
 export function callerFromBearer(presented: string, adminToken: string | undefined, apiKeys: Record<string, ApiKeyGrant>): Caller | undefined {
   const digest = sha(presented);
   let found: Caller | undefined;
-  if (adminToken && timingSafeEqual(digest, sha(adminToken))) found = { id: 'admin', role: 'admin', tenants: '*' };
-  for (const [key, grant] of Object.entries(apiKeys)) {
-    // no early exit: every key is compared
-    if (timingSafeEqual(digest, sha(key)) && !found) {
-      found = { id: `key:${keyFingerprint(key)}`, role: grant.role, tenants: grant.tenants.includes('*') ? '*' : grant.tenants };
-    }
+  for (const known of knownCredentials(adminToken, apiKeys)) {
+    // no early exit: every candidate is compared
+    if (timingSafeEqual(digest, known.digest) && !found) found = known.caller;
   }
   return found;
 }
 
-const sha = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+interface KnownCredential {
+  digest: Buffer;
+  caller: Readonly<Caller>;
+}
+
+const credentialSets = new WeakMap<Record<string, ApiKeyGrant>, { adminToken: string | undefined; known: KnownCredential[] }>();
+
+/**
+ * The configured credentials, hashed once per configuration (not once per request): the admin
+ * token first, then each key, with the caller each one is. The configuration's key map is the memo's key.
+ */
+function knownCredentials(adminToken: string | undefined, apiKeys: Record<string, ApiKeyGrant>): KnownCredential[] {
+  const memo = credentialSets.get(apiKeys);
+  if (memo && memo.adminToken === adminToken) return memo.known;
+  const known: KnownCredential[] = [];
+  if (adminToken) known.push({ digest: sha(adminToken), caller: Object.freeze<Caller>({ id: 'admin', role: 'admin', tenants: '*' }) });
+  for (const [key, grant] of Object.entries(apiKeys)) {
+    known.push({ digest: sha(key), caller: Object.freeze<Caller>({ id: `key:${keyFingerprint(key)}`, role: grant.role, tenants: grant.tenants.includes('*') ? '*' : grant.tenants }) });
+  }
+  credentialSets.set(apiKeys, { adminToken, known });
+  return known;
+}
+
+const sha = (s: string): Buffer => hash('sha256', s, 'buffer');

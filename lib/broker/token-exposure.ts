@@ -18,6 +18,9 @@ function digestOf(callerId: string): { digest: string; hint: string } {
   return known;
 }
 
+/** The caller is known to hold its `token.read` of this token (this instance's write, or the account's exposure hint). */
+export const holdsTokenRead = (callerId: string, entry: CachedToken): boolean => entry.exposedTo.has(digestOf(callerId).hint);
+
 /**
  * Audit by exposure (CONTRACT.md, "Audit trail"): before a caller first receives a token of an
  * account, a durable `token.read { caller, account, generation, token_fingerprint }` exists, and
@@ -40,7 +43,7 @@ export async function exposeToken(
   outcome: string,
 ): Promise<boolean> {
   const { digest, hint } = digestOf(callerId);
-  // a caller known to have its token.read (this instance's write, or the account's exposure hint) gets the token with no write
+  // a caller known to have its token.read gets the token with no write
   if (entry.exposedTo.has(hint)) return false;
   let first = false;
   const recorded = await deps.singleFlight.run(`expose:${target.tenant}/${target.account}/${entry.fingerprint}/${digest}`, () => {

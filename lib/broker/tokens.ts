@@ -4,7 +4,7 @@ import { tokenAnswer, type TokenAnswer } from './account-tokens.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
 import { ensureFreshToken, type RefreshMode } from './refresh.js';
-import { exposeToken } from './token-exposure.js';
+import { exposeToken, holdsTokenRead } from './token-exposure.js';
 import { TokenCache, type CachedToken } from './token-cache.js';
 
 export const DEFAULT_MIN_TTL_S = 60;
@@ -46,61 +46,78 @@ export async function getToken(
   }
 }
 
-async function serveToken(
+/**
+ * A read served from memory to a caller known to hold its `token.read` answers at once, not with a
+ * promise (no I/O, nothing awaited): the hot path of every service. A revalidation, a read from the
+ * store or a refresh, and a caller's first exposure to a token are awaited.
+ */
+function serveToken(
+  deps: BrokerDeps,
+  caller: Caller,
+  target: { tenant: string; account: string },
+  options: { mode: RefreshMode; minTtlS: number; deadline: number },
+): ServedToken | Promise<ServedToken> {
+  if (options.mode === 'ensure') {
+    const key = TokenCache.key(target.tenant, target.account);
+    const found = deps.tokenCache.lookup(key, deps.clock(), options.minTtlS * 1000);
+    // a cache hit does no I/O at all
+    if (found?.state === 'fresh') return serve(deps, caller, target, found.entry, 'hit');
+    if (found?.state === 'stale') return serve(deps, caller, target, found.entry, 'stale');
+    if (found) return revalidated(deps, target, key, found.entry).then((cached) => (cached ? serve(deps, caller, target, cached.entry, cached.stale ? 'stale' : 'hit') : serveFromStore(deps, caller, target, options)));
+  }
+  return serveFromStore(deps, caller, target, options);
+}
+
+async function serveFromStore(
   deps: BrokerDeps,
   caller: Caller,
   target: { tenant: string; account: string },
   options: { mode: RefreshMode; minTtlS: number; deadline: number },
 ): Promise<ServedToken> {
-  if (options.mode === 'ensure') {
-    const cached = await fromCache(deps, target, options.minTtlS * 1000);
-    if (cached) return serve(deps, caller, target, cached.entry, cached.stale ? 'stale' : 'hit');
-  }
   const fresh = await ensureFreshToken(deps, { ...target, mode: options.mode, minTtlMs: options.minTtlS * 1000, deadline: options.deadline, caller: caller.id });
   // a token served stale after a failed refresh is not cached: the next read tries again
   const entry = fresh.stale ? deps.tokenCache.entryOf(fresh.record, fresh.accessToken) : deps.tokenCache.remember(fresh.record, fresh.accessToken);
   return serve(deps, caller, target, entry, fresh.stale ? 'stale' : fresh.refreshed ? 'refreshed' : 'miss');
 }
 
-async function serve(deps: BrokerDeps, caller: Caller, target: { tenant: string; account: string }, entry: CachedToken, source: TokenSource): Promise<ServedToken> {
+/** The answer; the caller's first read of this token writes its `token.read` first, every other read is counted. */
+function serve(deps: BrokerDeps, caller: Caller, target: { tenant: string; account: string }, entry: CachedToken, source: TokenSource): ServedToken | Promise<ServedToken> {
+  if (holdsTokenRead(caller.id, entry)) return answered(deps, caller, target, entry, source, false);
   const outcome = source === 'stale' ? 'served_stale' : source === 'refreshed' ? 'refreshed' : 'ok';
-  const recorded = await exposeToken(deps, caller.id, target, entry, outcome);
+  return exposeToken(deps, caller.id, target, entry, outcome).then((recorded) => answered(deps, caller, target, entry, source, recorded));
+}
+
+function answered(deps: BrokerDeps, caller: Caller, target: { tenant: string; account: string }, entry: CachedToken, source: TokenSource, recorded: boolean): ServedToken {
   // repeat reads are counted, in memory: no store or KMS call
   if (!recorded) deps.readCounts.count({ ...target, caller: caller.id, generation: entry.generation, outcome: source === 'stale' ? 'served_stale' : 'ok' });
   return { answer: tokenAnswer(entry, entry.accessToken, deps.clock()), generation: entry.generation, source };
 }
 
 /**
- * The cached token, if it may be served: at once while it is fresh; after a revalidation (a
- * projected read, no decrypt) when it is due; stale while the store cannot be reached, within the
- * cache's bound. Undefined sends the read to the store.
+ * A cached token due for revalidation: a projected read (no decrypt) confirms it, and it is served;
+ * while the store cannot be reached it is served stale, within the cache's bound. Undefined sends
+ * the read to the store.
  */
-async function fromCache(deps: BrokerDeps, target: { tenant: string; account: string }, minTtlMs: number): Promise<{ entry: CachedToken; stale: boolean } | undefined> {
-  const key = TokenCache.key(target.tenant, target.account);
-  const found = deps.tokenCache.lookup(key, deps.clock(), minTtlMs);
-  if (!found) return undefined;
-  // a cache hit does no I/O at all
-  if (found.state === 'fresh') return { entry: found.entry, stale: false };
-  if (found.state === 'stale') return { entry: found.entry, stale: true };
+async function revalidated(deps: BrokerDeps, target: { tenant: string; account: string }, key: string, entry: CachedToken): Promise<{ entry: CachedToken; stale: boolean } | undefined> {
   try {
     const state = await deps.singleFlight.run(`revalidate:${key}`, () =>
       readTokenState(deps.db, target.tenant, target.account, AbortSignal.timeout(REVALIDATE_TIMEOUT_MS)),
     );
-    if (!TokenCache.holds(state, found.entry)) {
+    if (!TokenCache.holds(state, entry)) {
       // unlinked, re-linked, refreshed or needs_reauth elsewhere: read (and decrypt) what is there now
       deps.tokenCache.delete(key);
       return undefined;
     }
-    deps.tokenCache.revalidated(found.entry, state!);
-    return { entry: found.entry, stale: false };
+    deps.tokenCache.revalidated(entry, state!);
+    return { entry: entry, stale: false };
   } catch (err) {
     if (toBrokerError(err).status !== 503) throw err;
     // when revalidation cannot reach the store, the still-valid token keeps being served for a bounded time
-    if (!deps.tokenCache.mayServeStale(found.entry)) {
+    if (!deps.tokenCache.mayServeStale(entry)) {
       throw new BrokerError('temporarily_unavailable', 503, "the broker's table is unreachable or busy; try again shortly", { cause: err, retryAfterS: 1 });
     }
     // once per failed attempt, however many reads shared it
-    if (deps.tokenCache.revalidationFailed(found.entry)) deps.log.warn('token.served_stale', { tenant: target.tenant, account: target.account, reason: 'store_unreachable', err });
-    return { entry: found.entry, stale: true };
+    if (deps.tokenCache.revalidationFailed(entry)) deps.log.warn('token.served_stale', { tenant: target.tenant, account: target.account, reason: 'store_unreachable', err });
+    return { entry: entry, stale: true };
   }
 }

@@ -22,6 +22,5 @@ export const refreshRoutes = defineRoutes<'refresh', BrokerDeps>('refresh', {
 /** The token answer; its generation and how it was served go into the access log line (never the token). */
 function answer(c: Context<AppEnv>, served: ServedToken) {
   c.set('access', { ...c.get('access'), generation: served.generation, cache: served.source });
-  c.header('Cache-Control', 'no-store');
-  return c.json(served.answer, 200);
+  return c.json(served.answer, 200, { 'Cache-Control': 'no-store' });
 }
