@@ -123,7 +123,7 @@ async function main(): Promise<void> {
   };
   try {
     log('token route: cached fetches vs /healthz, cache misses vs the raw store read …');
-    Object.assign(results, await benchTokenRoute(ddb.endpoint, sim, { durationS: 5, connections: 32, samples: 200, outageS: 3 }));
+    Object.assign(results, await benchTokenRoute(ddb.endpoint, sim, { durationS: 10, rounds: 5, connections: 32, samples: 200, outageS: 3 }));
     Object.assign(results, await benchRefresher(ddb.endpoint, sim));
     Object.assign(results, await benchSingleFlight(ddb.endpoint, sim));
     log('bundling every function and timing its module init …');

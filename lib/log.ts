@@ -29,7 +29,7 @@ export function createLogger(options: { sink?: LogSink; level?: Level; base?: Re
     const emit = (level: Level, event: string, fields?: Record<string, unknown>) => {
       if (LEVELS[level] < min) return;
       // one object per line: the fields are cleaned into it (they override the base, as a spread would)
-      const line: Record<string, unknown> = { time: new Date().toISOString(), level, event, ...base };
+      const line: Record<string, unknown> = { time: isoNow(), level, event, ...base };
       if (fields) clean(fields, 0, [], line);
       sink(JSON.stringify(line));
     };
@@ -45,6 +45,18 @@ export function createLogger(options: { sink?: LogSink; level?: Level; base?: Re
 }
 
 const LEVELS: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+let lastMs = Number.NaN;
+let lastIso = '';
+/** The time of a line, ISO 8601: formatted once per millisecond (a busy server writes several lines in one). */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
 
 /** Deeper than this a value is not logged: no log line needs it, and a cycle cannot loop. */
 const MAX_DEPTH = 8;

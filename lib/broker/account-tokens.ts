@@ -23,11 +23,11 @@ export interface TokenAnswer {
   scope: string;
 }
 
-export function tokenAnswer(record: Pick<AccountRecord, 'expiresAt' | 'scope'>, accessToken: string, now: number): TokenAnswer {
+export function tokenAnswer(record: Pick<AccountRecord, 'expiresAt' | 'scope'> & { expiresAtIso?: string }, accessToken: string, now: number): TokenAnswer {
   return {
     access_token: accessToken,
     token_type: 'Bearer',
-    expires_at: new Date(record.expiresAt).toISOString(),
+    expires_at: record.expiresAtIso ?? new Date(record.expiresAt).toISOString(),
     expires_in: Math.max(0, Math.floor((record.expiresAt - now) / 1000)),
     scope: record.scope,
   };

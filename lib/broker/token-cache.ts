@@ -23,6 +23,8 @@ export interface CachedToken {
   accessToken: string;
   /** ms epoch (wall clock) */
   expiresAt: number;
+  /** The same as ISO 8601, made once (the answer's `expires_at`). */
+  expiresAtIso: string;
   scope: string;
   generation: number;
   /** With the generation, names the token set (a re-link after an unlink starts at generation 1 again). */
@@ -122,6 +124,7 @@ export class TokenCache {
     return {
       accessToken,
       expiresAt: record.expiresAt,
+      expiresAtIso: new Date(record.expiresAt).toISOString(),
       scope: record.scope,
       generation: record.generation,
       linkedAt: record.linkedAt,

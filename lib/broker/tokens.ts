@@ -89,7 +89,7 @@ function serve(deps: BrokerDeps, caller: Caller, target: { tenant: string; accou
 
 function answered(deps: BrokerDeps, caller: Caller, target: { tenant: string; account: string }, entry: CachedToken, source: TokenSource, recorded: boolean): ServedToken {
   // repeat reads are counted, in memory: no store or KMS call
-  if (!recorded) deps.readCounts.count({ ...target, caller: caller.id, generation: entry.generation, outcome: source === 'stale' ? 'served_stale' : 'ok' });
+  if (!recorded) deps.readCounts.count({ tenant: target.tenant, account: target.account, caller: caller.id, generation: entry.generation, outcome: source === 'stale' ? 'served_stale' : 'ok' });
   return { answer: tokenAnswer(entry, entry.accessToken, deps.clock()), generation: entry.generation, source };
 }
 

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type * as z from 'zod/mini';
 import { requireAccess, requireRole } from '../broker/callers.js';
 import { BrokerError } from '../errors.js';
+import { noteAccess } from './access-log.js';
 import type { App } from './app.js';
 import type { AppEnv } from './app-env.js';
 import type { AnyRouteGroup, RouteHandler } from './route-group.js';
@@ -23,7 +24,8 @@ export function mountGroup<D>(app: App, group: AnyRouteGroup<D>, deps: D): void 
       const caller = c.get('caller');
       if (route.caller !== 'public') {
         const tenant = (params as { tenant?: string }).tenant;
-        if (tenant !== undefined) c.set('access', { ...c.get('access'), tenant, ...accountOf(params) });
+        const account = accountOf(params);
+        if (tenant !== undefined) noteAccess(c, account === undefined ? { tenant } : { tenant, account });
         // the role comes from the route table, and the tenant from the canonical path: nothing else
         if (tenant === undefined) requireRole(caller, route.caller);
         else requireAccess(caller, tenant, route.caller);
@@ -51,10 +53,7 @@ function assertSameAsGateway(c: Context<AppEnv>, route: Route, params: Record<st
   }
 }
 
-const accountOf = (params: unknown) => {
-  const account = (params as { account?: string }).account;
-  return account === undefined ? {} : { account };
-};
+const accountOf = (params: unknown): string | undefined => (params as { account?: string }).account;
 
 async function readQueryAndBody(c: Context<AppEnv>, route: Route): Promise<{ query: unknown; body: unknown }> {
   const { query, body } = route.request ?? {};

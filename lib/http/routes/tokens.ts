@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { DEFAULT_MIN_TTL_S, getToken, type ServedToken } from '../../broker/tokens.js';
 import type { BrokerDeps } from '../../broker/deps.js';
+import { noteAccess } from '../access-log.js';
 import type { AppEnv } from '../app-env.js';
 import { deadlineOf } from '../callers.js';
 import { defineRoutes } from '../route-group.js';
@@ -21,6 +22,6 @@ export const refreshRoutes = defineRoutes<'refresh', BrokerDeps>('refresh', {
 
 /** The token answer; its generation and how it was served go into the access log line (never the token). */
 function answer(c: Context<AppEnv>, served: ServedToken) {
-  c.set('access', { ...c.get('access'), generation: served.generation, cache: served.source });
+  noteAccess(c, { generation: served.generation, cache: served.source });
   return c.json(served.answer, 200, { 'Cache-Control': 'no-store' });
 }
