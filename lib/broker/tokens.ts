@@ -109,7 +109,7 @@ async function revalidated(deps: BrokerDeps, target: { tenant: string; account: 
       return undefined;
     }
     deps.tokenCache.revalidated(entry, state!);
-    return { entry: entry, stale: false };
+    return { entry, stale: false };
   } catch (err) {
     if (toBrokerError(err).status !== 503) throw err;
     // when revalidation cannot reach the store, the still-valid token keeps being served for a bounded time
@@ -118,6 +118,6 @@ async function revalidated(deps: BrokerDeps, target: { tenant: string; account: 
     }
     // once per failed attempt, however many reads shared it
     if (deps.tokenCache.revalidationFailed(entry)) deps.log.warn('token.served_stale', { tenant: target.tenant, account: target.account, reason: 'store_unreachable', err });
-    return { entry: entry, stale: true };
+    return { entry, stale: true };
   }
 }
