@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { startTcpFaultProxy, type TcpFaultProxy } from '../chaos/tcp-proxy.js';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
 import { TokenCache } from '../lib/broker/token-cache.js';
 import type { TokenReadCounts } from '../lib/broker/read-counts.js';
@@ -18,7 +19,6 @@ import type { LongPortSimulator } from '../simulator/longport-simulator.js';
 import { ScriptedBrowser } from '../simulator/scripted-browser.js';
 import { countingKeys } from '../test/support/counting-keys.js';
 import { recordStoreCalls } from '../test/support/store-calls.js';
-import { startTcpProxy } from '../test/support/tcp-proxy.js';
 import { costUsd, PRICES } from './costs.js';
 
 /**
@@ -48,7 +48,7 @@ export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimul
     refresher: false,
     keys: counting.provider,
   });
-  const proxy = await startTcpProxy(dynamoEndpoint);
+  const proxy = await startTcpFaultProxy(dynamoEndpoint);
   try {
     const auth = { authorization: `Bearer ${broker.adminToken}` };
     await linkOne(broker, auth);
@@ -186,7 +186,7 @@ export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimul
       load: { connections: options.connections, duration_s: options.durationS, rounds: options.rounds, outage_s: options.outageS },
     };
   } finally {
-    await proxy.stop();
+    await proxy.close();
     await broker.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
@@ -201,7 +201,7 @@ async function duringOutage(
   broker: LocalBroker,
   tokenUrl: string,
   auth: Record<string, string>,
-  proxy: Awaited<ReturnType<typeof startTcpProxy>>,
+  proxy: TcpFaultProxy,
   table: string,
   options: { durationS: number; connections: number },
 ) {
@@ -210,13 +210,13 @@ async function duringOutage(
   broker.deps.tokenCache = new TokenCache({ revalidateAfterMs: 500 });
   try {
     await expectOk(await fetch(tokenUrl, { headers: auth }));
-    await proxy.stop();
+    await proxy.set('refuse');
     const result = await autocannon({ url: tokenUrl, headers: auth, connections: options.connections, duration: options.durationS });
     const ok = result['2xx'];
     const total = ok + result.non2xx + result.errors;
     return { served: ok, requests: total, share: round(ok / Math.max(1, total), 4) };
   } finally {
-    await proxy.start();
+    await proxy.set('pass');
     broker.deps.db = db;
     broker.deps.tokenCache = tokenCache;
   }

@@ -1,8 +1,8 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 /**
- * A TCP proxy in front of a dependency (DynamoDB Local, in the chaos suite and the deadline tests)
- * that makes it unreachable the ways a network does:
+ * A TCP proxy in front of a dependency (DynamoDB Local, in the chaos suite, the deadline, cache and
+ * refresh tests, and the bench) that makes it unreachable the ways a network does:
  *
  * - `pass`: bytes flow both ways;
  * - `freeze`: connections are accepted (new ones too) and nothing flows in either direction: the
@@ -32,7 +32,9 @@ interface Pair {
   upstream: Socket | undefined;
 }
 
-export async function startTcpFaultProxy(target: { host?: string; port: number }, options: { port?: number } = {}): Promise<TcpFaultProxy> {
+/** `to`: the dependency's URL (`http://127.0.0.1:8000`) or its host and port. */
+export async function startTcpFaultProxy(to: string | { host?: string; port: number }, options: { port?: number } = {}): Promise<TcpFaultProxy> {
+  const target = typeof to === 'string' ? { host: new URL(to).hostname, port: Number(new URL(to).port) } : to;
   const host = target.host ?? '127.0.0.1';
   const pairs = new Set<Pair>();
   let mode: ProxyMode = 'pass';

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startTcpFaultProxy, type TcpFaultProxy } from '../chaos/tcp-proxy.js';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
 import type { BrokerDeps } from '../lib/broker/deps.js';
 import { answersWithoutRefresh, FORCED_REFRESH_FLOOR_MS, MIN_REFRESH_INTERVAL_MS } from '../lib/broker/refresh.js';
@@ -21,13 +22,12 @@ import { createDb, ensureTable } from '../lib/store/table.js';
 import { dynamoEndpoint } from './support/dynamo.js';
 import { api, linkAccount } from './support/flow.js';
 import { adminHeaders, PUBLIC_URL, startHarness, type Harness } from './support/harness.js';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
 let h: Harness;
-let proxy: TcpProxy | undefined;
+let proxy: TcpFaultProxy | undefined;
 afterEach(async () => {
   await h?.close();
-  await proxy?.stop();
+  await proxy?.close();
   proxy = undefined;
 });
 
@@ -521,9 +521,8 @@ describe('forced refreshes coalesce', () => {
 
 describe('rotated pairs are never dropped', () => {
   it('the store unreachable for 30 s during a refresh: the caller is answered within seconds, the rotated pair is committed once the store is back, and its refresh token keeps working', async () => {
-    // DynamoDB Local behind a TCP proxy: stopping the proxy makes the store unreachable for real
-    const local = new URL(dynamoEndpoint());
-    proxy = await startTcpProxy({ host: local.hostname, port: Number(local.port) });
+    // DynamoDB Local behind a TCP proxy: a refusing proxy makes the store unreachable for real
+    proxy = await startTcpFaultProxy(dynamoEndpoint());
     const db = createDb({ table: `test-${randomBytes(4).toString('hex')}`, endpoint: proxy.url });
     await ensureTable(db);
     h = await startHarness({ db });
@@ -535,7 +534,7 @@ describe('rotated pairs are never dropped', () => {
 
     const pending = api(h, 'GET', tokenPath());
     const held = await h.sim.tokenRequestHeld();
-    await proxy.stop();
+    await proxy.set('refuse');
     held.release();
     const answer = await pending;
     // 30 s of the broker's clock pass with the store unreachable, the commit retrying all along
@@ -543,7 +542,7 @@ describe('rotated pairs are never dropped', () => {
       h.clock.advance(5_000);
       await sleep(250);
     }
-    await proxy.start();
+    await proxy.set('pass');
     await h.deps.background.drain(15_000);
 
     expect(answer.status).toBe(503);

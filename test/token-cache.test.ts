@@ -4,13 +4,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TokenCache, type CachedToken } from '../lib/broker/token-cache.js';
 import { localDataKeys } from '../lib/crypto/local-keys.js';
 import { createDb } from '../lib/store/table.js';
+import { startTcpFaultProxy, type TcpFaultProxy } from '../chaos/tcp-proxy.js';
 import { dynamoEndpoint, freshTable } from './support/dynamo.js';
 import { anotherInstance } from './support/another-instance.js';
 import { countingKeys } from './support/counting-keys.js';
 import { api, linkAccount } from './support/flow.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { recordStoreCalls } from './support/store-calls.js';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
 const record = (over: Partial<{ expiresAt: number; generation: number; linkedAt: number }> = {}) => ({
   tenant: 't',
@@ -117,11 +117,11 @@ describe('TokenCache', () => {
 
 describe('token route: what a read costs (DynamoDB calls recorded on the client)', () => {
   let h: Harness;
-  let proxy: TcpProxy | undefined;
+  let proxy: TcpFaultProxy | undefined;
   const masterKey = randomBytes(32);
   let keys: ReturnType<typeof countingKeys>;
   afterEach(async () => {
-    await proxy?.stop();
+    await proxy?.close();
     proxy = undefined;
     await h?.close();
   });
@@ -227,10 +227,10 @@ describe('token route: what a read costs (DynamoDB calls recorded on the client)
   });
 
   it('while the store is unreachable, an already-exposed caller keeps being served its valid token for at most 5 minutes after the last validation', async () => {
-    proxy = await startTcpProxy(dynamoEndpoint());
+    proxy = await startTcpFaultProxy(dynamoEndpoint());
     const table = await freshTable();
     const { mono, first } = await start({ db: createDb({ table: table.table, endpoint: proxy.url }) });
-    await proxy.stop();
+    await proxy.set('refuse');
 
     const fresh = await token();
     mono.advance(30_000);
@@ -239,7 +239,7 @@ describe('token route: what a read costs (DynamoDB calls recorded on the client)
     const meanwhile = await token();
     mono.advance(300_000 - 31_000);
     const beyondBound = await token();
-    await proxy.start();
+    await proxy.set('pass');
     mono.advance(5_000);
     const storeBack = await token();
 
