@@ -4,7 +4,7 @@
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { renewsAround, type Account } from '../../../client/admin-api.js';
-import { StatusBadge, Time } from './common.js';
+import { DataTable, StatusBadge, Time } from './common.js';
 
 export const ROWS_PER_PAGE = 50;
 
@@ -40,57 +40,40 @@ export function AccountTable({ accounts, now, onCreateLink }: { accounts: Accoun
       {rows.length === 0 ? (
         <p class="empty muted">No account matches.</p>
       ) : (
-        <div class="table-wrap">
-          <table class="table" data-testid="account-table">
-            <thead>
-              <tr>
-                <th scope="col">Account</th>
-                <th scope="col">Status</th>
-                <th scope="col">Token expires</th>
-                <th scope="col">Renews around</th>
-                <th scope="col">Last refresh</th>
-                <th scope="col">Linked</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
+        <DataTable testId="account-table" columns={['Account', 'Status', 'Token expires', 'Renews around', 'Last refresh', 'Linked', { label: <span class="sr-only">Actions</span> }]}>
+          {visible.map((a) => {
+            const expires = Date.parse(a.expires_at);
+            const renews = renewsAround(a);
+            return (
+              <tr key={a.account} class={a.status === 'needs_reauth' ? 'row-attention' : undefined}>
+                <th scope="row" class="account-id">
+                  {a.account}
                 </th>
+                <td>
+                  <StatusBadge status={a.status} />
+                </td>
+                <td>{a.status === 'linked' ? <Time at={expires} now={now} /> : <span class="muted">not served</span>}</td>
+                <td>{renews === undefined ? <span class="muted">not renewed</span> : renews <= now ? <span>due now</span> : <Time at={renews} now={now} />}</td>
+                <td>
+                  <Time at={Date.parse(a.refreshed_at)} now={now} />
+                </td>
+                <td>
+                  <Time at={Date.parse(a.linked_at)} now={now} />
+                </td>
+                <td class="actions">
+                  <button
+                    type="button"
+                    class={`button small${a.status === 'needs_reauth' ? ' primary' : ' quiet'}`}
+                    onClick={() => onCreateLink(a.account)}
+                    aria-label={`Create a link for ${a.account}`}
+                  >
+                    {a.status === 'needs_reauth' ? 'Create link' : 'Re-link'}
+                  </button>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {visible.map((a) => {
-                const expires = Date.parse(a.expires_at);
-                const renews = renewsAround(a);
-                return (
-                  <tr key={a.account} class={a.status === 'needs_reauth' ? 'row-attention' : undefined}>
-                    <th scope="row" class="account-id">
-                      {a.account}
-                    </th>
-                    <td>
-                      <StatusBadge status={a.status} />
-                    </td>
-                    <td>{a.status === 'linked' ? <Time at={expires} now={now} /> : <span class="muted">not served</span>}</td>
-                    <td>{renews === undefined ? <span class="muted">not renewed</span> : renews <= now ? <span>due now</span> : <Time at={renews} now={now} />}</td>
-                    <td>
-                      <Time at={Date.parse(a.refreshed_at)} now={now} />
-                    </td>
-                    <td>
-                      <Time at={Date.parse(a.linked_at)} now={now} />
-                    </td>
-                    <td class="actions">
-                      <button
-                        type="button"
-                        class={`button small${a.status === 'needs_reauth' ? ' primary' : ' quiet'}`}
-                        onClick={() => onCreateLink(a.account)}
-                        aria-label={`Create a link for ${a.account}`}
-                      >
-                        {a.status === 'needs_reauth' ? 'Create link' : 'Re-link'}
-                      </button>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
+            );
+          })}
+        </DataTable>
       )}
       <nav class="pager" aria-label="Account pages">
         <span class="muted" aria-live="polite">

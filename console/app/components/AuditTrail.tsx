@@ -7,7 +7,7 @@ import { FINGERPRINT_PATTERN, tokenFingerprint, type AdminApi, type AuditEvent }
 import { ID_PATTERN } from '../../../client/http.js';
 import { describeProblem, type Problem } from '../problem.js';
 import type { ConsoleMode } from '../session.js';
-import { Card, ProblemNotice, Time, useLoad, useNow } from './common.js';
+import { Card, DataTable, FieldError, ProblemNotice, Time, useLoad, useNow } from './common.js';
 
 interface Filter {
   account?: string;
@@ -67,42 +67,28 @@ export function AuditTrail({ api, mode, tenant, onUnauthorized }: { api: AdminAp
         </p>
       )}
       {events.length > 0 && (
-        <div class="table-wrap">
-          <table class="table" data-testid="audit-table">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Action</th>
-                <th scope="col">Account</th>
-                <th scope="col">Caller</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Token</th>
-              </tr>
-            </thead>
-            <tbody>
-              {newestFirst(events, oldestFirst).map((e, i) => (
-                <tr key={`${e.at}-${i}`} class={needsAttention(e) ? 'row-attention' : undefined}>
-                  <td>
-                    <Time at={Date.parse(e.at)} now={now} />
-                  </td>
-                  <td>
-                    <code>{e.action}</code>
-                    {e.count !== undefined && <span class="muted"> ×{e.count.toLocaleString()}</span>}
-                  </td>
-                  <td class="account-id">{e.account ?? <span class="muted">—</span>}</td>
-                  <td class="caller" title={e.caller}>
-                    {e.caller}
-                  </td>
-                  <td>{needsAttention(e) ? <span class="badge status-needs_reauth">▲ {e.outcome}</span> : <span class="muted">{e.outcome}</span>}</td>
-                  <td>
-                    {e.token_fingerprint ? <code title={`generation ${e.generation ?? '?'}`}>{e.token_fingerprint}</code> : <span class="muted">—</span>}
-                    {e.generation !== undefined && <span class="muted"> gen {e.generation}</span>}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable testId="audit-table" columns={['When', 'Action', 'Account', 'Caller', 'Outcome', 'Token']}>
+          {newestFirst(events, oldestFirst).map((e, i) => (
+            <tr key={`${e.at}-${i}`} class={needsAttention(e) ? 'row-attention' : undefined}>
+              <td>
+                <Time at={Date.parse(e.at)} now={now} />
+              </td>
+              <td>
+                <code>{e.action}</code>
+                {e.count !== undefined && <span class="muted"> ×{e.count.toLocaleString()}</span>}
+              </td>
+              <td class="account-id">{e.account ?? <span class="muted">—</span>}</td>
+              <td class="caller" title={e.caller}>
+                {e.caller}
+              </td>
+              <td>{needsAttention(e) ? <span class="badge status-needs_reauth">▲ {e.outcome}</span> : <span class="muted">{e.outcome}</span>}</td>
+              <td>
+                {e.token_fingerprint ? <code title={`generation ${e.generation ?? '?'}`}>{e.token_fingerprint}</code> : <span class="muted">—</span>}
+                {e.generation !== undefined && <span class="muted"> gen {e.generation}</span>}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       {olderProblem && <ProblemNotice problem={olderProblem} onRetry={loadOlder} compact />}
       {next && (
@@ -166,11 +152,7 @@ function AuditFilter({ filter, onApply }: { filter: Filter; onApply: (f: Filter)
           Clear
         </button>
       </div>
-      {error && (
-        <p class="field-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FieldError error={error} />
       {note && (
         <p class="help" role="status" data-testid="fingerprint-note">
           {note}

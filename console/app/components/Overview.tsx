@@ -4,7 +4,7 @@ import type { AdminApi, TenantSummary } from '../../../client/admin-api.js';
 import { plural } from '../format.js';
 import { describeProblem } from '../problem.js';
 import type { ConsoleMode } from '../session.js';
-import { Card, IdForm, ProblemNotice, useLoad } from './common.js';
+import { Card, DataTable, IdForm, ProblemNotice, useLoad } from './common.js';
 import { RefresherHealthCard } from './RefresherHealth.js';
 
 interface Props {
@@ -82,49 +82,31 @@ export function Overview({ api, mode, onUnauthorized }: Props) {
 
 function TenantTable({ tenants }: { tenants: TenantSummary[] }) {
   return (
-    <div class="table-wrap">
-      <table class="table" data-testid="tenant-table">
-        <thead>
-          <tr>
-            <th scope="col">Tenant</th>
-            <th scope="col">Region</th>
-            <th scope="col">Client</th>
-            <th scope="col" class="num">
-              Linked
-            </th>
-            <th scope="col" class="num">
-              Needs new link
-            </th>
-            <th scope="col">State</th>
-          </tr>
-        </thead>
-        <tbody>
-          {tenants.map((t) => (
-            <tr key={t.tenant} class={t.accounts.needs_reauth ? 'row-attention' : undefined}>
-              <th scope="row">
-                <a href={`#/tenants/${t.tenant}`}>{t.tenant}</a>
-              </th>
-              <td>{t.region}</td>
-              <td>{t.client_type}</td>
-              <td class="num">{t.accounts.linked.toLocaleString()}</td>
-              <td class="num">
-                {t.accounts.needs_reauth ? (
-                  <span class="badge status-needs_reauth">
-                    <span class="badge-icon" aria-hidden="true">
-                      ▲
-                    </span>
-                    {t.accounts.needs_reauth.toLocaleString()}
-                  </span>
-                ) : (
-                  <span class="muted">0</span>
-                )}
-              </td>
-              <td>{t.state === 'active' ? <span class="muted">active</span> : <span class="badge state-busy">{t.state}</span>}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable testId="tenant-table" columns={['Tenant', 'Region', 'Client', { label: 'Linked', num: true }, { label: 'Needs new link', num: true }, 'State']}>
+      {tenants.map((t) => (
+        <tr key={t.tenant} class={t.accounts.needs_reauth ? 'row-attention' : undefined}>
+          <th scope="row">
+            <a href={`#/tenants/${t.tenant}`}>{t.tenant}</a>
+          </th>
+          <td>{t.region}</td>
+          <td>{t.client_type}</td>
+          <td class="num">{t.accounts.linked.toLocaleString()}</td>
+          <td class="num">
+            {t.accounts.needs_reauth ? (
+              <span class="badge status-needs_reauth">
+                <span class="badge-icon" aria-hidden="true">
+                  ▲
+                </span>
+                {t.accounts.needs_reauth.toLocaleString()}
+              </span>
+            ) : (
+              <span class="muted">0</span>
+            )}
+          </td>
+          <td>{t.state === 'active' ? <span class="muted">active</span> : <span class="badge state-busy">{t.state}</span>}</td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 

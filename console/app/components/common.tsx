@@ -140,11 +140,45 @@ export function IdForm({ inputId, label, placeholder, button, what, prominent, o
           {button}
         </button>
       </div>
-      {error && (
-        <p class="field-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FieldError error={error} />
     </form>
+  );
+}
+
+/** What is wrong with a form's input, announced to assistive technology; nothing when all is well. */
+export function FieldError({ error }: { error: string | undefined }) {
+  return error ? (
+    <p class="field-error" role="alert">
+      {error}
+    </p>
+  ) : null;
+}
+
+/** A column of a {@link DataTable}: its heading, and `num` for right-aligned numbers. */
+export type Column = string | { label: ComponentChildren; num?: boolean };
+
+/** A table of records (tenants, accounts, audit events): one header row from `columns`, the rows as children. */
+export function DataTable({ testId, columns, children }: { testId: string; columns: Column[]; children: ComponentChildren }) {
+  return (
+    <div class="table-wrap">
+      <table class="table" data-testid={testId}>
+        <thead>
+          <tr>
+            {columns.map((column, i) =>
+              typeof column === 'string' ? (
+                <th key={i} scope="col">
+                  {column}
+                </th>
+              ) : (
+                <th key={i} scope="col" class={column.num ? 'num' : undefined}>
+                  {column.label}
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
   );
 }
