@@ -27,7 +27,7 @@ export interface CachedToken {
   expiresAtIso: string;
   scope: string;
   generation: number;
-  /** With the generation, names the token set (a re-link after an unlink starts at generation 1 again). */
+  /** With the generation, names the token set (a re-link after an unlink starts a new item, its generation taken from the clock). */
   linkedAt: number;
   /** `token_fingerprint` of the access token. */
   fingerprint: string;
