@@ -164,4 +164,27 @@ describe('the event outbox', () => {
       eventBridge.restore();
     }
   });
+
+  it('EventBridge: the client is asked for only when a batch goes out, not when the publisher is made', async () => {
+    const eventBridge = mockClient(EventBridgeClient);
+    try {
+      eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+      let made = 0;
+      const client = () => {
+        made += 1;
+        return new EventBridgeClient({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test' } });
+      };
+      const outbox = eventBridgePublisher(client, 'bus', logLines().log);
+      const madeBeforeAnyEvent = made;
+
+      await outbox.publish('AccountLinked', { tenant: 'acme', account: 'alice' });
+      await outbox.drain(5_000);
+
+      expect(madeBeforeAnyEvent).toBe(0);
+      expect(made).toBe(1);
+      expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+    } finally {
+      eventBridge.restore();
+    }
+  });
 });
