@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { esbuildOptionsFor, PROJECT_ROOT } from '../infra/bundling.js';
 import { inFreshProcess, nodeModulesLoadedBy, timedImport } from '../test/support/cold-start.js';
+import { median, round } from './stats.js';
 
 /**
  * Cold-start cost of every Lambda: the size of its bundle (built exactly as the stack builds it,
@@ -34,10 +35,9 @@ export async function measureBundles(runs = 5): Promise<{ bundle_kb: Record<stri
       total.push(Number(await inFreshProcess(`${timedImport(outfile)} console.log(t1 - t0);`)));
       brokerCode.push(Number(await inFreshProcess(`import { createRequire } from 'node:module'; const load = createRequire(import.meta.url); for (const f of ${JSON.stringify(sdkFiles)}) load(f); ${timedImport(outfile)} console.log(t1 - t0);`)));
     }
-    init_ms[name] = median(total);
-    init_ms_broker_code[name] = median(brokerCode);
+    init_ms[name] = round(median(total), 1);
+    init_ms_broker_code[name] = round(median(brokerCode), 1);
   }
   return { bundle_kb, init_ms, init_ms_broker_code };
 }
 
-const median = (values: number[]) => Math.round([...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]! * 10) / 10;

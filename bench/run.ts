@@ -24,6 +24,7 @@ import { tokenCallsFromProcesses } from '../test/support/workers.js';
 import { ADMIN_TOKEN } from '../test/support/harness.js';
 import { countReads } from './reads.js';
 import { seedAccounts } from './seed.js';
+import { round } from './stats.js';
 import { benchTokenRoute } from './token-route.js';
 import { measureBundles } from './bundles.js';
 
@@ -111,7 +112,6 @@ async function benchSingleFlight(endpoint: string, sim: LongPortSimulator) {
   };
 }
 
-const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 async function main(): Promise<void> {
   const started = performance.now();

@@ -20,6 +20,7 @@ import { ScriptedBrowser } from '../simulator/scripted-browser.js';
 import { countingKeys } from '../test/support/counting-keys.js';
 import { recordStoreCalls } from '../test/support/store-calls.js';
 import { costUsd, PRICES } from './costs.js';
+import { median, round } from './stats.js';
 
 /**
  * The token route against the physical limit of the HTTP stack, on one local server:
@@ -95,8 +96,8 @@ export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimul
       rounds.push({ bare: bareRound.rps, cached: cachedRound.rps });
       cachedRequests += cachedRound.requests;
     }
-    const bare = { rps: p50(rounds.map((r) => r.bare)) };
-    const cached = { rps: p50(rounds.map((r) => r.cached)), requests: cachedRequests };
+    const bare = { rps: median(rounds.map((r) => r.bare)) };
+    const cached = { rps: median(rounds.map((r) => r.cached)), requests: cachedRequests };
     // the counts of those reads, written as the next flush would write them
     await broker.deps.readCounts.flush();
     const cachedCalls = [...calls.calls];
@@ -159,21 +160,21 @@ export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimul
     return {
       healthz_rps: Math.round(bare.rps),
       cached_fetch_rps: Math.round(cached.rps),
-      cached_fetch_vs_bare_route: round(p50(rounds.map((r) => r.cached / r.bare)), 3),
+      cached_fetch_vs_bare_route: round(median(rounds.map((r) => r.cached / r.bare)), 3),
       cached_fetch_vs_bare_route_by_round: rounds.map((r) => round(r.cached / r.bare, 3)),
       diagnostic_cached_fetch_unaudited_vs_bare_route: round(uncounted.rps / bare.rps, 3),
       dynamodb_calls_per_cached_fetch: round(cachedCalls.length / requests, 6),
       dynamodb_calls_in_cached_run: cachedCalls.map((c) => c.name),
       audit_writes_per_1000_cached_reads: round((cachedAuditWrites / requests) * 1000, 4),
       cached_reads_in_run: requests,
-      miss_fetch_p50_ms: round(p50(missMs), 2),
-      raw_store_p50_ms: round(p50(rawMs), 2),
-      miss_fetch_vs_raw_store: round(p50(missMs) / p50(rawMs), 3),
-      miss_fetch_vs_raw_store_plus_audit_write: round(p50(missMs) / p50(rawWithAuditMs), 3),
-      hit_fetch_p50_ms: round(p50(hitMs), 2),
-      diagnostic_miss_beyond_a_hit_vs_raw_store: round((p50(missMs) - p50(hitMs)) / p50(rawMs), 3),
-      diagnostic_miss_through_fetch_p50_ms: round(p50(missThroughFetchMs), 2),
-      diagnostic_miss_through_fetch_vs_raw_store: round(p50(missThroughFetchMs) / p50(rawMs), 3),
+      miss_fetch_p50_ms: round(median(missMs), 2),
+      raw_store_p50_ms: round(median(rawMs), 2),
+      miss_fetch_vs_raw_store: round(median(missMs) / median(rawMs), 3),
+      miss_fetch_vs_raw_store_plus_audit_write: round(median(missMs) / median(rawWithAuditMs), 3),
+      hit_fetch_p50_ms: round(median(hitMs), 2),
+      diagnostic_miss_beyond_a_hit_vs_raw_store: round((median(missMs) - median(hitMs)) / median(rawMs), 3),
+      diagnostic_miss_through_fetch_p50_ms: round(median(missThroughFetchMs), 2),
+      diagnostic_miss_through_fetch_vs_raw_store: round(median(missThroughFetchMs) / median(rawMs), 3),
       dynamodb_calls_per_miss: round(missOnly.calls.length / misses, 3),
       kms_calls_per_miss_in_run: round(missOnly.kms / misses, 3),
       kms_calls: { hit, miss, refresh: refresh.generate + refresh.decrypt },
@@ -283,5 +284,3 @@ async function expectOk(res: Response): Promise<unknown> {
   return body;
 }
 
-const p50 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
