@@ -23,9 +23,9 @@ export function mountGroup<D>(app: App, group: AnyRouteGroup<D>, deps: D): void 
       assertSameAsGateway(c, route, params as Record<string, string>);
       const caller = c.get('caller');
       if (route.caller !== 'public') {
-        const tenant = (params as { tenant?: string }).tenant;
-        const account = accountOf(params);
-        if (tenant !== undefined) noteAccess(c, account === undefined ? { tenant } : { tenant, account });
+        const { tenant, account } = params as { tenant?: string; account?: string };
+        // an absent account stays out of the line (JSON leaves undefined out)
+        if (tenant !== undefined) noteAccess(c, { tenant, account });
         // the role comes from the route table, and the tenant from the canonical path: nothing else
         if (tenant === undefined) requireRole(caller, route.caller);
         else requireAccess(caller, tenant, route.caller);
@@ -52,8 +52,6 @@ function assertSameAsGateway(c: Context<AppEnv>, route: Route, params: Record<st
     if (params[name] !== value) throw invalid('the request path does not match the path parameters API Gateway matched');
   }
 }
-
-const accountOf = (params: unknown): string | undefined => (params as { account?: string }).account;
 
 async function readQueryAndBody(c: Context<AppEnv>, route: Route): Promise<{ query: unknown; body: unknown }> {
   const { query, body } = route.request ?? {};
