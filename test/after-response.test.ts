@@ -68,7 +68,8 @@ async function fakeRuntimeApi(options: { registerStatus?: number } = {}): Promis
   };
 }
 
-const context = (awsRequestId: string, remainingMs: number) => ({ awsRequestId, getRemainingTimeInMillis: () => remainingMs });
+/** A Lambda context whose remaining time counts down to `deadlineMs`, as the runtime's does. */
+const context = (awsRequestId: string, deadlineMs: number) => ({ awsRequestId, getRemainingTimeInMillis: () => deadlineMs - Date.now() });
 
 describe('background work in Lambda (the after-response extension)', () => {
   it('the answer goes out before the background work ends, and the next invocation is asked for only once the work is drained', async () => {
@@ -76,10 +77,11 @@ describe('background work in Lambda (the after-response extension)', () => {
     const background = new BackgroundWork(silentLogger);
     const after = await registerAfterResponse(api.host, silentLogger);
     await api.nextCalled(1);
-    api.invoke('r1', Date.now() + 20_000);
+    const deadline = Date.now() + 20_000;
+    api.invoke('r1', deadline);
     let finish!: () => void;
 
-    const answer = await after.invoke(context('r1', 20_000), background, async () => {
+    const answer = await after.invoke(context('r1', deadline), background, async () => {
       background.run('a pending commit', () => new Promise<void>((resolve) => (finish = resolve)));
       return 'answer';
     });
@@ -98,9 +100,10 @@ describe('background work in Lambda (the after-response extension)', () => {
     const background = new BackgroundWork(silentLogger);
     const after = await registerAfterResponse(api.host, silentLogger);
     await api.nextCalled(1);
-    api.invoke('r1', Date.now() + 1_000);
+    const deadline = Date.now() + 1_000;
+    api.invoke('r1', deadline);
 
-    await after.invoke(context('r1', 1_000), background, async () => {
+    await after.invoke(context('r1', deadline), background, async () => {
       background.run('work that never ends', () => new Promise<void>(() => {}));
     });
     await api.nextCalled(2);
@@ -115,7 +118,7 @@ describe('background work in Lambda (the after-response extension)', () => {
     const after = await registerAfterResponse(api.host, silentLogger);
     const order: string[] = [];
 
-    await after.invoke(context('r1', 10_000), background, async () => {
+    await after.invoke(context('r1', Date.now() + 10_000), background, async () => {
       background.run('work', async () => order.push('work finished'));
       order.push('handler returned');
     });
