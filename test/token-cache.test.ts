@@ -156,6 +156,25 @@ describe('token route: what a read costs (DynamoDB calls recorded on the client)
     expect(keys.total()).toBe(0);
   });
 
+  it('a cached token’s expires_in counts down from read to read, second by second, with expires_at unchanged', async () => {
+    const { calls } = await start();
+    const read = async (afterMs: number) => {
+      h.clock.advance(afterMs);
+      return (await (await api(h, 'GET', '/v1/tenants/acme/accounts/alice/token')).json()) as { expires_in: number; expires_at: string };
+    };
+
+    const now = await read(0);
+    const again = await read(0);
+    const later = await read(1_000);
+    const muchLater = await read(3_000);
+
+    expect(again).toEqual(now);
+    expect(later.expires_in).toBe(now.expires_in - 1);
+    expect(muchLater.expires_in).toBe(now.expires_in - 4);
+    expect(new Set([now, later, muchLater].map((t) => t.expires_at)).size).toBe(1);
+    expect(calls.names()).toEqual([]);
+  });
+
   it('revalidation of a cached entry reads only what it needs (a projection) and decrypts nothing while the token set is unchanged', async () => {
     const { mono, first, calls } = await start();
     mono.advance(30_000);

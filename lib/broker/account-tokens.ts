@@ -23,12 +23,15 @@ export interface TokenAnswer {
   scope: string;
 }
 
+/** Whole seconds from `now` to `expiresAt` (ms epoch), never below 0: a token answer's `expires_in`. */
+export const secondsLeft = (expiresAt: number, now: number): number => Math.max(0, Math.floor((expiresAt - now) / 1000));
+
 export function tokenAnswer(record: Pick<AccountRecord, 'expiresAt' | 'scope'> & { expiresAtIso?: string }, accessToken: string, now: number): TokenAnswer {
   return {
     access_token: accessToken,
     token_type: 'Bearer',
     expires_at: record.expiresAtIso ?? new Date(record.expiresAt).toISOString(),
-    expires_in: Math.max(0, Math.floor((record.expiresAt - now) / 1000)),
+    expires_in: secondsLeft(record.expiresAt, now),
     scope: record.scope,
   };
 }

@@ -77,4 +77,5 @@ function knownCredentials(adminToken: string | undefined, apiKeys: Record<string
   return known;
 }
 
-const sha = (s: string): Buffer => hash('sha256', s, 'buffer');
+/* the digest as hex, then bytes: in Node.js 20 `hash(…, 'buffer')` costs twice as much as both together */
+const sha = (s: string): Buffer => Buffer.from(hash('sha256', s, 'hex'), 'hex');

@@ -1,3 +1,4 @@
+import type { TokenAnswer } from './account-tokens.js';
 import { exposureHintOf, tokenFingerprint, type TokenState } from '../store/exposures.js';
 
 /**
@@ -37,6 +38,8 @@ export interface CachedToken {
   validatedAt: number;
   /** Monotonic ms before which a failed revalidation is not tried again. */
   retryAt?: number;
+  /** The last answer made from this token and its JSON: reads within the same second of `expires_in` answer the same. */
+  lastAnswer?: { answer: Readonly<TokenAnswer>; json: string };
 }
 
 /** How a cached entry may be served: as it is, after a revalidation, or stale (the store is unreachable). */

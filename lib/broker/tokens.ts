@@ -1,6 +1,6 @@
 import { BrokerError, toBrokerError } from '../errors.js';
 import { readTokenState } from '../store/exposures.js';
-import { tokenAnswer, type TokenAnswer } from './account-tokens.js';
+import { secondsLeft, tokenAnswer, type TokenAnswer } from './account-tokens.js';
 import { requireAccess, type Caller } from './callers.js';
 import type { BrokerDeps } from './deps.js';
 import { ensureFreshToken, type RefreshMode } from './refresh.js';
@@ -15,7 +15,9 @@ export const REVALIDATE_TIMEOUT_MS = 1_000;
 export type TokenSource = 'hit' | 'miss' | 'refreshed' | 'stale';
 
 export interface ServedToken {
-  answer: TokenAnswer;
+  answer: Readonly<TokenAnswer>;
+  /** The answer as JSON, the body of `GET …/token`. */
+  json: string;
   generation: number;
   source: TokenSource;
 }
@@ -90,7 +92,19 @@ function serve(deps: BrokerDeps, caller: Caller, target: { tenant: string; accou
 function answered(deps: BrokerDeps, caller: Caller, target: { tenant: string; account: string }, entry: CachedToken, source: TokenSource, recorded: boolean): ServedToken {
   // repeat reads are counted, in memory: no store or KMS call
   if (!recorded) deps.readCounts.count({ tenant: target.tenant, account: target.account, caller: caller.id, generation: entry.generation, outcome: source === 'stale' ? 'served_stale' : 'ok' });
-  return { answer: tokenAnswer(entry, entry.accessToken, deps.clock()), generation: entry.generation, source };
+  const { answer, json } = answerOf(entry, deps.clock());
+  return { answer, json, generation: entry.generation, source };
+}
+
+/**
+ * The answer and its JSON, made once per second of `expires_in`: a busy service's reads of one
+ * cached token within a second answer the same bytes, serialized once.
+ */
+function answerOf(entry: CachedToken, now: number): { answer: Readonly<TokenAnswer>; json: string } {
+  const last = entry.lastAnswer;
+  if (last && last.answer.expires_in === secondsLeft(entry.expiresAt, now)) return last;
+  const answer = Object.freeze(tokenAnswer(entry, entry.accessToken, now));
+  return (entry.lastAnswer = { answer, json: JSON.stringify(answer) });
 }
 
 /**

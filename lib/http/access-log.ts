@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.js';
 import type { AccessFields, AppEnv } from './app-env.js';
-import { routeKey } from './route-table.js';
+import { matchRoute, routeKey } from './route-table.js';
 
 /**
  * Adds what a layer learnt of the request (tenant, account, generation, …) to its access log line.
@@ -20,7 +20,7 @@ export const UNAUTHENTICATED_LINES_PER_S = 10;
 
 /**
  * One JSON line per `/v1` request, `http.access`: method, route (the table's template, never the
- * raw path), status, duration, and what the layers below added (tenant, account, caller label,
+ * raw path; matched here first, for the layers below and the error renderer), status, duration, and what the layers below added (tenant, account, caller label,
  * generation and cache outcome of token reads). It never holds a secret: no header, no query, no
  * body. Requests without valid credentials are logged at a bounded rate, counting what was left out.
  */
@@ -30,6 +30,8 @@ export function accessLog(log: Logger, now: () => number = () => performance.now
   let suppressed = 0;
   return async (c, next) => {
     const started = now();
+    const matched = matchRoute(c.req.method, c.req.path);
+    if (matched) c.set('route', matched);
     try {
       await next();
     } finally {

@@ -4,20 +4,14 @@ import { createApp, type App } from './app.js';
 import { identifyCaller } from './callers.js';
 import { mountGroup } from './mount.js';
 import type { AnyRouteGroup } from './route-group.js';
-import { matchRoute } from './route-table.js';
 
 /**
  * The app of one or more route groups on the broker's dependencies: a Lambda function mounts its
- * own group, the local server every group. Every `/v1` request is access-logged and has its caller
- * identified, once, before its route runs.
+ * own group, the local server every group. Every `/v1` request has its route matched and is
+ * access-logged, then has its caller identified, once, before its route runs.
  */
 export function buildBrokerApp(deps: BrokerDeps, groups: readonly AnyRouteGroup<BrokerDeps>[]): App {
   const app = createApp(deps.log);
-  app.use('/v1/*', async (c, next) => {
-    const route = matchRoute(c.req.method, c.req.path);
-    if (route) c.set('route', route);
-    await next();
-  });
   app.use('/v1/*', accessLog(deps.log));
   app.use('/v1/*', identifyCaller(deps));
   for (const group of groups) mountGroup(app, group, deps);
