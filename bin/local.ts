@@ -5,15 +5,19 @@
 import { ConfigError } from '../lib/config.js';
 import { DataDirInUseError } from '../local/data-dir-lock.js';
 import { JavaMissingError } from '../local/dynamodb-local.js';
-import { createLogger } from '../lib/log.js';
+import { batchedSink, createLogger } from '../lib/log.js';
 import { startLocalBroker } from '../local/local-broker.js';
 
 const isTty = process.stdout.isTTY;
 const dim = (s: string) => (isTty ? `\x1b[2m${s}\x1b[0m` : s);
 const bold = (s: string) => (isTty ? `\x1b[1m${s}\x1b[0m` : s);
 
-/** Log lines stay JSON (greppable, the same as in AWS), dimmed on a terminal so progress stands out. */
-const log = createLogger({ sink: (line) => process.stdout.write(dim(line) + '\n'), level: process.env.BROKER_LOG_LEVEL === 'debug' ? 'debug' : 'info' });
+/**
+ * Log lines stay JSON (greppable, the same as in AWS), dimmed on a terminal so progress stands out;
+ * the lines of one turn of the event loop are written together.
+ */
+const toStdout = batchedSink((chunk) => process.stdout.write(chunk));
+const log = createLogger({ sink: (line) => toStdout(dim(line)), level: process.env.BROKER_LOG_LEVEL === 'debug' ? 'debug' : 'info' });
 
 async function main(): Promise<void> {
   console.log(bold('longport-token-broker — local mode'));

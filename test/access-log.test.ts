@@ -1,10 +1,12 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyFingerprint } from '../lib/broker/callers.js';
 import { accessLog, UNAUTHENTICATED_LINES_PER_S } from '../lib/http/access-log.js';
 import type { AppEnv } from '../lib/http/app-env.js';
-import { createLogger } from '../lib/log.js';
+import { batchedSink, createLogger } from '../lib/log.js';
 import { api, linkAccount } from './support/flow.js';
 import { startHarness, type Harness } from './support/harness.js';
 
@@ -69,5 +71,28 @@ describe('the access log', () => {
 
     expect(new Set(answers.map((a) => a.status))).toEqual(new Set([401]));
     expect(await items()).toBe(before);
+  });
+});
+
+describe('the local server’s log sink (batchedSink)', () => {
+  it('the lines of one turn of the event loop go out in one write, in order, before the next turn', async () => {
+    const writes: string[] = [];
+    const sink = batchedSink((chunk) => writes.push(chunk));
+    sink('{"n":1}');
+    sink('{"n":2}');
+    sink('{"n":3}');
+    expect(writes).toEqual([]);
+
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toEqual(['{"n":1}\n{"n":2}\n{"n":3}\n']);
+    sink('{"n":4}');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toEqual(['{"n":1}\n{"n":2}\n{"n":3}\n', '{"n":4}\n']);
+  });
+
+  it('lines still queued when the process exits are written', async () => {
+    const script = `import { batchedSink } from ${JSON.stringify(new URL('../lib/log.ts', import.meta.url).pathname)}; const sink = batchedSink((c) => process.stdout.write(c)); sink('first'); sink('last'); process.exit(0);`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(stdout).toBe('first\nlast\n');
   });
 });
