@@ -17,9 +17,12 @@ export function mountGroup<D>(app: App, group: AnyRouteGroup<D>, deps: D): void 
   for (const route of routesOf(group.fn)) {
     const handler = (group.handlers as Record<string, RouteHandler<RouteId, D> | undefined>)[route.id];
     if (!handler) throw new Error(`the ${group.fn} route group has no handler for ${routeKey(route)}`);
+    // this route's schemas, made now: no other route's
+    const schemas = { params: route.request?.params?.(), query: route.request?.query?.(), body: route.request?.body?.schema() };
+    const bodyRequired = route.request?.body?.required ?? false;
     app.on(route.method, honoPath(route.path), async (c) => {
       c.set('route', route);
-      const params = route.request?.params ? check(route.request.params, c.req.param(), 'path') : {};
+      const params = schemas.params ? check(schemas.params, c.req.param(), 'path') : {};
       assertSameAsGateway(c, route, params as Record<string, string>);
       const caller = c.get('caller');
       if (route.caller !== 'public') {
@@ -31,13 +34,12 @@ export function mountGroup<D>(app: App, group: AnyRouteGroup<D>, deps: D): void 
         else requireAccess(caller, tenant, route.caller);
       }
       // a caller refused the tenant learns nothing of how its query or body would have been read
-      const { query, body } = route.request ?? {};
       const input = {
         params,
         // browser routes read their raw query themselves and answer in the end user's words
-        query: query && !route.browser ? check(query, singleValued(c), 'query') : {},
+        query: schemas.query && !route.browser ? check(schemas.query, singleValued(c), 'query') : {},
         // only a route that takes a body waits for one
-        body: body ? check(body.schema, await readJson(c, body.required), 'body') : undefined,
+        body: schemas.body ? check(schemas.body, await readJson(c, bodyRequired), 'body') : undefined,
       };
       return handler({ c, input: input as never, deps, caller });
     });

@@ -26,7 +26,10 @@ type JsonSchema = Record<string, unknown>;
 const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
 
 export function openApiDocument(version: string): Record<string, unknown> {
-  // every schema registered with an `id` (lib/http/schemas.ts) becomes a component, references between them kept
+  // every schema of the table made first (they are made on first use), so that every one registered
+  // with an `id` (lib/http/schemas.ts) becomes a component, references between them kept
+  ErrorBody();
+  for (const route of ROUTE_LIST) schemasOf(route);
   const { schemas } = z.toJSONSchema(z.globalRegistry, { uri: (id) => `#/components/schemas/${id}`, io: 'input', unrepresentable: 'any' }) as { schemas: Record<string, JsonSchema> };
   const components = Object.fromEntries(Object.entries(schemas).map(([id, { $schema: _s, $id: _i, ...schema }]) => [id, schema]));
   const paths: Record<string, Record<string, unknown>> = {};
@@ -49,16 +52,23 @@ export function openApiDocument(version: string): Record<string, unknown> {
   };
 }
 
+/** A route's schemas, made. */
+function schemasOf(route: Route) {
+  const { params, query, body } = route.request ?? {};
+  const responses = Object.entries(route.responses as Record<string, ResponseDef>).map(([status, response]) => ({ status, response, schema: response.schema?.() }));
+  return { params: params?.(), query: query?.(), body: body && { required: body.required, schema: body.schema() }, responses };
+}
+
 function operation(route: Route): Record<string, unknown> {
-  const request = route.request;
-  const parameters = [...parametersOf(request?.params, 'path'), ...parametersOf(request?.query, 'query')];
+  const request = schemasOf(route);
+  const parameters = [...parametersOf(request.params, 'path'), ...parametersOf(request.query, 'query')];
   const docs = ROUTE_DOCS[route.id] as { summary: string; description?: string; responses: Record<string, string> };
   const responses: Record<string, unknown> = {};
-  for (const [status, response] of Object.entries(route.responses) as [string, ResponseDef][]) responses[status] = responseOf(response, docs.responses[status]!);
+  for (const { status, response, schema } of request.responses) responses[status] = responseOf(response, schema, docs.responses[status]!);
   for (const status of route.errors) {
     responses[String(status)] = {
       description: ERROR_TEXT[status],
-      content: route.browser ? { 'text/html': { schema: { type: 'string' } } } : { 'application/json': { schema: schemaOf(ErrorBody) } },
+      content: route.browser ? { 'text/html': { schema: { type: 'string' } } } : { 'application/json': { schema: schemaOf(ErrorBody()) } },
     };
   }
   return {
@@ -68,15 +78,15 @@ function operation(route: Route): Record<string, unknown> {
     ...(route.caller === 'public' ? {} : { security: [{ iam: [] }, { bearer: [] }], 'x-caller-role': route.caller }),
     'x-lambda-function': route.fn,
     ...(parameters.length ? { parameters } : {}),
-    ...(request?.body ? { requestBody: { required: request.body.required, content: { 'application/json': { schema: schemaOf(request.body.schema) } } } } : {}),
+    ...(request.body ? { requestBody: { required: request.body.required, content: { 'application/json': { schema: schemaOf(request.body.schema) } } } } : {}),
     responses,
   };
 }
 
-function responseOf(response: ResponseDef, description: string): Record<string, unknown> {
+function responseOf(response: ResponseDef, schema: z.ZodMiniType | undefined, description: string): Record<string, unknown> {
   if (response.html) return { description, content: { 'text/html': { schema: { type: 'string' } } } };
-  if (!response.schema) return { description };
-  return { description, content: { 'application/json': { schema: schemaOf(response.schema) } } };
+  if (!schema) return { description };
+  return { description, content: { 'application/json': { schema: schemaOf(schema) } } };
 }
 
 /** A named schema by reference, any other inline. */

@@ -5,7 +5,7 @@ import type { AppEnv } from './app-env.js';
 import type { HttpFunctionName, RouteId, RouteIdOf, ROUTES } from './route-table.js';
 
 type Request<Id extends RouteId> = (typeof ROUTES)[Id] extends { request: infer R } ? R : Record<string, never>;
-type Output<S> = S extends z.ZodMiniType ? z.output<S> : never;
+type Output<S> = S extends () => infer T ? (T extends z.ZodMiniType ? z.output<T> : never) : never;
 
 /** A route's input, validated against the schemas of its row in the route table. */
 export interface RouteInput<Id extends RouteId> {

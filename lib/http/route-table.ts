@@ -22,6 +22,7 @@ import {
   TenantParams,
   TokenBody,
   TokenQuery,
+  type LazySchema,
 } from './schemas.js';
 
 /**
@@ -49,7 +50,7 @@ export type RouteCaller = 'public' | CallerRole;
 
 export interface ResponseDef {
   /** JSON body schema; `html` for the browser pages; none for empty answers. */
-  schema?: z.ZodMiniType;
+  schema?: LazySchema;
   html?: true;
 }
 
@@ -61,11 +62,12 @@ export interface RouteDef {
   caller: RouteCaller;
   /** The end user's browser calls it: answers and errors are pages, with the browser headers. */
   browser?: true;
+  /** Schemas made on first use (`LazySchema`): a function makes only its own routes'. */
   request?: {
-    params?: z.ZodMiniObject;
-    query?: z.ZodMiniObject;
+    params?: LazySchema<z.ZodMiniObject>;
+    query?: LazySchema<z.ZodMiniObject>;
     /** A JSON body; `required: false` accepts an empty body as `{}`. */
-    body?: { schema: z.ZodMiniType; required: boolean };
+    body?: { schema: LazySchema; required: boolean };
   };
   /** Success answers; error answers are derived from `errors`. */
   responses: Partial<Record<200 | 201 | 202 | 204 | 302 | 303, ResponseDef>>;

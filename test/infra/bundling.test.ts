@@ -3,11 +3,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { build, type Metafile } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
+import * as z from 'zod/mini';
 import { entryOf } from '../../infra/broker-function.js';
 import { BUNDLING, esbuildOptionsFor, ESBUILD_TARGET, LAMBDA_RUNTIME, PROJECT_ROOT } from '../../infra/bundling.js';
 import { FUNCTIONS } from '../../infra/token-broker.js';
 import type { FunctionName } from '../../infra/routes.js';
-import { nodeModulesLoadedBy, packagesOf } from '../support/cold-start.js';
+import { ROUTE_LIST } from '../../lib/http/route-table.js';
+import { inFreshProcess, nodeModulesLoadedBy, packagesOf } from '../support/cold-start.js';
 
 /**
  * Each handler bundled once, with the options the stack deploys (ESM, minified, AWS SDK v3 left to
@@ -97,6 +99,15 @@ describe('bundling', () => {
     const loaded = packagesOf(await nodeModulesLoadedBy(await writtenBundleOf(name)));
     expect(loaded).toEqual(expect.arrayContaining(['@aws-sdk/client-dynamodb', '@aws-sdk/lib-dynamodb', '@aws-sdk/client-kms']));
     expect(loaded).not.toContain('@aws-sdk/client-eventbridge');
+  });
+
+  it.each(NAMES)('functions/%s.ts makes at its cold start only the named schemas of its own routes’ input: no answer’s, no other function’s', async (name) => {
+    const file = await writtenBundleOf(name);
+    const made = await inFreshProcess(`await import(${JSON.stringify(file)}); console.log(JSON.stringify([...(globalThis.__zod_globalRegistry?._idmap.keys() ?? [])].sort()));`);
+    const own = ROUTE_LIST.filter((r) => r.fn === name).flatMap((r) => [r.request?.params?.(), r.request?.query?.(), r.request?.body?.schema()]);
+    const ownNamed = own.map((schema) => (schema ? z.globalRegistry.get(schema)?.id : undefined)).filter((id): id is string => id !== undefined);
+
+    expect(JSON.parse(made)).toEqual([...new Set(ownNamed)].sort());
   });
 
   it.each(NAMES)('functions/%s.ts bundles no dev-only or local-mode code', (name) => {
