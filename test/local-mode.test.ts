@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +65,25 @@ describe('local mode', () => {
     expect(token.status).toBe(200);
     const { access_token } = (await token.json()) as { access_token: string };
     expect((await fetch(`${sim.url}/v1/quote/get_security_list`, { headers: { authorization: `Bearer ${access_token}` } })).status).toBe(200);
+  });
+
+  it('reads the bearer from the Authorization header however its name is spelt, and refuses two Authorization headers with 401', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'lpb-local-'));
+    sim = await startLongPortSimulator();
+    const b = await start(`local-${randomBytes(4).toString('hex')}`);
+    const bearer = `Bearer ${b.adminToken}`;
+    // raw header lines, sent exactly as given (Host too: Node.js adds none to raw lines)
+    const get = (headers: string[]) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`${b.url}/v1/tenants`, { headers: ['Host', new URL(b.url).host, ...headers] }, (res) => resolve(res.resume().statusCode ?? 0));
+        req.on('error', reject);
+        req.end();
+      });
+
+    expect(await get(['Authorization', bearer])).toBe(200);
+    expect(await get(['AUTHORIZATION', bearer])).toBe(200);
+    expect(await get(['authorization', bearer, 'Authorization', bearer])).toBe(401);
+    expect(await get(['Authorization', bearer, 'authorization', 'Bearer not-the-admin-token-0123456789'])).toBe(401);
   });
 
   it('answers every /v1 route 401 without the admin token', async () => {

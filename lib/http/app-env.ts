@@ -11,6 +11,8 @@ export interface AppEnv {
       requestContext?: { authorizer?: { iam?: { userArn?: string; callerId?: string } } };
     };
     lambdaContext?: { getRemainingTimeInMillis(): number };
+    /** The local server's request as Node.js read it (@hono/node-server). */
+    incoming?: { rawHeaders: string[] };
   };
   Variables: {
     caller: Caller;

@@ -33,12 +33,31 @@ function identify(c: Context<AppEnv>, config: BrokerDeps['config']): Caller {
     if (!iam?.userArn) throw new BrokerError('unauthorized', 401, 'this route needs a SigV4-signed request (IAM authorization)');
     return { id: iam.userArn, role: 'admin', tenants: '*' };
   }
-  const header = c.req.header('authorization') ?? '';
+  const header = authorizationOf(c);
   const match = /^Bearer ([\x21-\x7E]{1,512})$/.exec(header);
   if (!match) throw new BrokerError('unauthorized', 401, 'send Authorization: Bearer <admin token or API key>');
   const caller = callerFromBearer(match[1]!, config.local.adminToken, config.local.apiKeys);
   if (!caller) throw new BrokerError('unauthorized', 401, 'the bearer token is not a known admin token or API key');
   return caller;
+}
+
+/**
+ * The request's Authorization header; two of them are none (as the Fetch `Headers` would join them,
+ * which no bearer pattern matches). On the local server it is read from the request's raw headers:
+ * asking the Fetch `Headers` for it builds them whole, which costs a token read served from memory
+ * several µs.
+ */
+function authorizationOf(c: Context<AppEnv>): string {
+  const raw = c.env?.incoming?.rawHeaders;
+  if (!raw) return c.req.header('authorization') ?? '';
+  let found: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue;
+    if (found !== undefined) return '';
+    found = raw[i + 1];
+  }
+  return found ?? '';
 }
 
 /**
