@@ -1,17 +1,21 @@
 import { randomBytes } from 'node:crypto';
+import { openSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { Agent, get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { startTcpFaultProxy, type TcpFaultProxy } from '../chaos/tcp-proxy.js';
+import { PROJECT_ROOT } from '../infra/bundling.js';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
 import { TokenCache } from '../lib/broker/token-cache.js';
 import type { TokenReadCounts } from '../lib/broker/read-counts.js';
 import { localDataKeys } from '../lib/crypto/local-keys.js';
 import { createTokenCipher } from '../lib/crypto/token-cipher.js';
-import { createLogger } from '../lib/log.js';
+import { batchedSink, createLogger } from '../lib/log.js';
 import { startLocalBroker, type LocalBroker } from '../local/local-broker.js';
 import { keys } from '../lib/store/schema.js';
 import { createDb } from '../lib/store/table.js';
@@ -35,12 +39,17 @@ export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimul
   const dataDir = await mkdtemp(join(tmpdir(), 'lpb-bench-'));
   const counting = countingKeys(localDataKeys(randomBytes(32)));
   const accessLog = { lines: 0, bytes: 0 };
+  // left open until the bench exits: a line logged while the broker stops is still written
+  const logFile = openSync(join(dataDir, 'broker.log'), 'w');
+  const toLogFile = batchedSink((chunk) => writeSync(logFile, chunk));
   const table = `bench-route-${Date.now()}`;
   const broker = await startLocalBroker({
     env: { PORT: '0', BROKER_DATA_DIR: dataDir, LONGPORT_ISSUER: sim.issuer, DYNAMODB_ENDPOINT: dynamoEndpoint, BROKER_TABLE_NAME: table },
-    // what the access log would ingest, measured; nothing printed
+    // the log written as `npm start` writes it (to a file here, not the terminal), and what the
+    // access log would ingest, measured
     log: createLogger({
       sink: (line) => {
+        toLogFile(line);
         if (!line.includes('"event":"http.access"')) return;
         accessLog.lines += 1;
         accessLog.bytes += Buffer.byteLength(line) + 1;
@@ -106,6 +115,17 @@ export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimul
     calls.stop();
     const accessLineBytes = (accessLog.bytes - linesBefore.bytes) / Math.max(1, accessLog.lines - linesBefore.lines);
 
+    // the same comparison with the load generator in a process of its own (on a core of its own):
+    // what a service calling the broker over the network sees, and what is left of the ratio once
+    // the generator's share, the same for both routes, no longer sits on the broker's thread
+    const apart = { ...options, rounds: 3, durationS: 2 };
+    await loadFromAnotherProcess(`${broker.url}/healthz`, {}, { ...apart, durationS: 1 });
+    await loadFromAnotherProcess(tokenUrl, auth, { ...apart, durationS: 1 });
+    const apartRounds: { bare: number; cached: number }[] = [];
+    for (let i = 0; i < apart.rounds; i++) {
+      apartRounds.push({ bare: (await loadFromAnotherProcess(`${broker.url}/healthz`, {}, apart)).rps, cached: (await loadFromAnotherProcess(tokenUrl, auth, apart)).rps });
+    }
+
     // diagnostic only: the same load with read counting switched off, to show what it costs
     const counts = broker.deps.readCounts;
     broker.deps.readCounts = { count: () => {}, flushIfDue: () => {} } as unknown as TokenReadCounts;
@@ -162,6 +182,8 @@ export async function benchTokenRoute(dynamoEndpoint: string, sim: LongPortSimul
       cached_fetch_rps: Math.round(cached.rps),
       cached_fetch_vs_bare_route: round(median(rounds.map((r) => r.cached / r.bare)), 3),
       cached_fetch_vs_bare_route_by_round: rounds.map((r) => round(r.cached / r.bare, 3)),
+      cached_fetch_vs_bare_route_client_in_another_process: round(median(apartRounds.map((r) => r.cached / r.bare)), 3),
+      cached_fetch_vs_bare_route_client_in_another_process_by_round: apartRounds.map((r) => round(r.cached / r.bare, 3)),
       diagnostic_cached_fetch_unaudited_vs_bare_route: round(uncounted.rps / bare.rps, 3),
       dynamodb_calls_per_cached_fetch: round(cachedCalls.length / requests, 6),
       dynamodb_calls_in_cached_run: cachedCalls.map((c) => c.name),
@@ -236,6 +258,24 @@ async function load(url: string, headers: Record<string, string>, options: { dur
   const result = await autocannon({ url, headers, connections: options.connections, duration: options.durationS });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors under load`);
   return { rps: result.requests.average, requests: result.requests.total };
+}
+
+const runFile = promisify(execFile);
+
+/**
+ * The same load as {@link load}, generated by autocannon in a child process. Its options go in the
+ * environment, not the command line, which any process on the machine can read.
+ */
+async function loadFromAnotherProcess(url: string, headers: Record<string, string>, options: { durationS: number; connections: number }): Promise<{ rps: number }> {
+  const script = `import autocannon from 'autocannon'; const r = await autocannon(JSON.parse(process.env.BENCH_LOAD)); console.log(JSON.stringify({ rps: r.requests.average, non2xx: r.non2xx, errors: r.errors }));`;
+  const { stdout } = await runFile(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, BENCH_LOAD: JSON.stringify({ url, headers, connections: options.connections, duration: options.durationS }) },
+    encoding: 'utf8',
+  });
+  const result = JSON.parse(stdout.trim().split('\n').pop()!) as { rps: number; non2xx: number; errors: number };
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors under load from another process`);
+  return result;
 }
 
 /** Latency samples of each of `runs`, one after the other in turn, after a warm-up of a quarter as many rounds (the JIT compiles each path first). */
