@@ -1,4 +1,3 @@
-import type { TokenAnswer } from './account-tokens.js';
 import { exposureHintOf, tokenFingerprint, type TokenState } from '../store/exposures.js';
 
 /**
@@ -38,8 +37,8 @@ export interface CachedToken {
   validatedAt: number;
   /** Monotonic ms before which a failed revalidation is not tried again. */
   retryAt?: number;
-  /** The last answer made from this token and its JSON: reads within the same second of `expires_in` answer the same. */
-  lastAnswer?: { answer: Readonly<TokenAnswer>; json: string };
+  /** The last answer made from this token, as JSON: reads within the same second of `expires_in` answer the same. */
+  lastAnswer?: { expiresIn: number; json: string };
 }
 
 /** How a cached entry may be served: as it is, after a revalidation, or stale (the store is unreachable). */

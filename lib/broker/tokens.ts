@@ -15,8 +15,7 @@ export const REVALIDATE_TIMEOUT_MS = 1_000;
 export type TokenSource = 'hit' | 'miss' | 'refreshed' | 'stale';
 
 export interface ServedToken {
-  answer: Readonly<TokenAnswer>;
-  /** The answer as JSON, the body of `GET …/token`. */
+  /** The answer ({@link TokenAnswer}) as JSON, the body of `GET …/token`. */
   json: string;
   generation: number;
   source: TokenSource;
@@ -92,19 +91,17 @@ function serve(deps: BrokerDeps, caller: Caller, target: { tenant: string; accou
 function answered(deps: BrokerDeps, caller: Caller, target: { tenant: string; account: string }, entry: CachedToken, source: TokenSource, recorded: boolean): ServedToken {
   // repeat reads are counted, in memory: no store or KMS call
   if (!recorded) deps.readCounts.count({ tenant: target.tenant, account: target.account, caller: caller.id, generation: entry.generation, outcome: source === 'stale' ? 'served_stale' : 'ok' });
-  const { answer, json } = answerOf(entry, deps.clock());
-  return { answer, json, generation: entry.generation, source };
+  return { json: answerJson(entry, deps.clock()), generation: entry.generation, source };
 }
 
 /**
- * The answer and its JSON, made once per second of `expires_in`: a busy service's reads of one
- * cached token within a second answer the same bytes, serialized once.
+ * The answer as JSON, made once per second of `expires_in`: a busy service's reads of one cached
+ * token within a second answer the same bytes, serialized once.
  */
-function answerOf(entry: CachedToken, now: number): { answer: Readonly<TokenAnswer>; json: string } {
-  const last = entry.lastAnswer;
-  if (last && last.answer.expires_in === secondsLeft(entry.expiresAt, now)) return last;
-  const answer = Object.freeze(tokenAnswer(entry, entry.accessToken, now));
-  return (entry.lastAnswer = { answer, json: JSON.stringify(answer) });
+function answerJson(entry: CachedToken, now: number): string {
+  const expiresIn = secondsLeft(entry.expiresAt, now);
+  if (entry.lastAnswer?.expiresIn !== expiresIn) entry.lastAnswer = { expiresIn, json: JSON.stringify(tokenAnswer(entry, entry.accessToken, now)) };
+  return entry.lastAnswer.json;
 }
 
 /**

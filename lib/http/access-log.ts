@@ -20,9 +20,10 @@ export const UNAUTHENTICATED_LINES_PER_S = 10;
 
 /**
  * One JSON line per `/v1` request, `http.access`: method, route (the table's template, never the
- * raw path; matched here first, for the layers below and the error renderer), status, duration, and what the layers below added (tenant, account, caller label,
- * generation and cache outcome of token reads). It never holds a secret: no header, no query, no
- * body. Requests without valid credentials are logged at a bounded rate, counting what was left out.
+ * raw path; matched here first, for the layers below and the error renderer), status, duration, and
+ * what the layers below added (tenant, account, caller label, generation and cache outcome of token
+ * reads). It never holds a secret: no header, no query, no body. Requests without valid credentials
+ * are logged at a bounded rate, counting what was left out.
  */
 export function accessLog(log: Logger, now: () => number = () => performance.now()): MiddlewareHandler<AppEnv> {
   let windowStart = 0;
