@@ -1,7 +1,7 @@
 import { documentSdk } from '../aws-sdk.js';
 import { randomBytes, randomInt } from 'node:crypto';
 import { AUDIT_BATCH_REMAINDER, UnfinishedAttempt, withRetries } from '../retry.js';
-import { AUDIT_INDEX, AUDIT_SHARDS, incarnationKey, keys } from './schema.js';
+import { AUDIT_INDEX, AUDIT_SHARDS, auditSortKey, auditSortParts, keys } from './schema.js';
 import type { Db } from './table.js';
 
 const { BatchWriteCommand, GetCommand, PutCommand, QueryCommand } = documentSdk;
@@ -116,7 +116,7 @@ async function latestIncarnation(db: Db, tenant: string): Promise<number | undef
       ),
     ),
   );
-  const found = newest.flatMap((out) => (out.Items ?? []).map((item) => Number(String(item.sk).slice(0, 15))));
+  const found = newest.flatMap((out) => (out.Items ?? []).map((item) => auditSortParts(String(item.sk)).incarnation));
   return found.length > 0 ? Math.max(...found) : undefined;
 }
 
@@ -147,9 +147,8 @@ export async function listAudit(db: Db, tenant: string, options: AuditQueryOptio
   // a tenant deleted and registered again starts a new trail; the old one is not readable through the new tenant
   const incarnation = options.incarnation ?? (await tenantIncarnation(db, tenant)) ?? (await latestIncarnation(db, tenant));
   if (incarnation === undefined) return { events: [] };
-  const inc = incarnationKey(incarnation);
   // sort keys `<inc>#<ISO time>#<id>`: a page is one key range, ending just before the cursor
-  const range = { lo: `${inc}#${options.since ?? ''}`, hi: `${inc}#${options.cursor ?? '~'}` };
+  const range = { lo: auditSortKey(incarnation, options.since ?? ''), hi: auditSortKey(incarnation, options.cursor ?? '~') };
   if (range.lo > range.hi) return { events: [] };
   const fetch = options.limit + 1; // the cursor's own event is in range (BETWEEN is inclusive)
   // every page of GET …/audit costs a bounded number of store reads, whatever the filter
@@ -219,7 +218,7 @@ async function mergedPage(db: Db, tenant: string, range: Range, limit: number, f
 }
 
 /** The cursor of a sort key `<inc>#<ISO time>#<id>`: its time and id (the incarnation is the server's to choose). */
-const cursorOf = (sortKey: string): string => sortKey.slice(16);
+const cursorOf = (sortKey: string): string => auditSortParts(sortKey).rest;
 
 /** The event an item holds (an exposure marker holds a copy of its `token.read`). */
 export function eventOf(item: Record<string, unknown>): AuditEvent {

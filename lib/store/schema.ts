@@ -91,7 +91,7 @@ export const keys = {
   linkSession: (sessionHash: SecretHash) => ({ pk: `LINKSESSION#${sessionHash}`, sk: 'LINKSESSION' }),
   auditShard: (tenant: string, shard: number) => `AUDIT#${tenant}#${shard}`,
   /** The sort key of an event: incarnation, time, unique id. */
-  auditSort: (incarnation: number, at: string, id: string) => `${incarnationKey(incarnation)}#${at}#${id}`,
+  auditSort: (incarnation: number, at: string, id: string) => auditSortKey(incarnation, `${at}#${id}`),
   exposure: (tenant: string, fingerprint: string, callerDigest: string) => ({ pk: `AUDIT#${tenant}#token#${fingerprint}`, sk: `caller#${callerDigest}` }),
   auditByAccount: (tenant: string, account: string) => `A#${tenant}#${account}`,
   auditByToken: (tenant: string, fingerprint: string) => `F#${tenant}#${fingerprint}`,
@@ -110,8 +110,16 @@ export const keys = {
  */
 export const AUDIT_CURSOR_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#[0-9a-f]{16}$/;
 
-/** A tenant incarnation (its `createdAt`, ms) as a fixed-width key part, so that key order is time order. */
-export const incarnationKey = (incarnation: number): string => String(incarnation).padStart(15, '0');
+/** Digits of a tenant incarnation (its `createdAt`, ms) in a key: a fixed width, so that key order is time order. */
+const INCARNATION_DIGITS = 15;
+
+/** An audit sort key, `<inc>#<rest>`: `rest` is `<ISO time>#<id>`, or a prefix of it for a key range. */
+export const auditSortKey = (incarnation: number, rest: string): string => `${String(incarnation).padStart(INCARNATION_DIGITS, '0')}#${rest}`;
+
+/** {@link auditSortKey}, read back: the incarnation, and the `<ISO time>#<id>` that is a page's cursor. */
+export function auditSortParts(sortKey: string): { incarnation: number; rest: string } {
+  return { incarnation: Number(sortKey.slice(0, INCARNATION_DIGITS)), rest: sortKey.slice(INCARNATION_DIGITS + 1) };
+}
 
 /** Spreads due accounts over a few index partitions, stable per account. */
 export function dueShardOf(tenant: string, account: string): string {
