@@ -36,6 +36,12 @@ type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[numb
 /** Why each item of a canceled transaction was refused, in the order the items were sent. */
 export type CancellationReasons = { code: string | undefined; old: Record<string, unknown> | undefined }[];
 
+/** Why DynamoDB canceled a transaction, item by item; undefined when `err` is not a canceled transaction. */
+export function cancellationReasons(err: unknown): CancellationReasons | undefined {
+  if (!(err instanceof TransactionCanceledException) && (err as { name?: string }).name !== 'TransactionCanceledException') return undefined;
+  return ((err as InstanceType<typeof TransactionCanceledException>).CancellationReasons ?? []).map((r) => ({ code: r.Code, old: r.Item ? unmarshall(r.Item) : undefined }));
+}
+
 /**
  * Runs a TransactWriteItems: `{ ok: false, reasons }` when DynamoDB canceled it because a condition
  * failed (with each refused item as it was, when the item asked for `ALL_OLD`), never a throw for
@@ -50,8 +56,8 @@ export async function transactWrite(db: Db, items: TransactItem[]): Promise<{ ok
       await db.doc.send(new TransactWriteCommand({ TransactItems: items }));
       return { ok: true as const };
     } catch (err) {
-      if (!(err instanceof TransactionCanceledException) && (err as { name?: string }).name !== 'TransactionCanceledException') throw err;
-      const reasons = ((err as InstanceType<typeof TransactionCanceledException>).CancellationReasons ?? []).map((r) => ({ code: r.Code, old: r.Item ? unmarshall(r.Item) : undefined }));
+      const reasons = cancellationReasons(err);
+      if (!reasons) throw err;
       if (reasons.some((r) => r.code === 'ConditionalCheckFailed')) return { ok: false as const, reasons };
       // a transaction canceled by a conflict is sent again, and lands once (TRANSACTION_CONTENTION)
       if (reasons.some((r) => r.code === 'TransactionConflict')) {

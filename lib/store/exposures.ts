@@ -2,7 +2,7 @@ import { documentSdk } from '../aws-sdk.js';
 import { createHash } from 'node:crypto';
 import { BrokerError } from '../errors.js';
 import { auditItem, type AuditEvent, type Trail } from './audit.js';
-import { conditional } from './conditional.js';
+import { cancellationReasons, conditional } from './conditional.js';
 import type { AccountStatus } from './records.js';
 import { EXPOSURE_HINT_MAX, keys } from './schema.js';
 import type { Db } from './table.js';
@@ -85,14 +85,14 @@ export async function recordExposure(db: Db, exposure: Exposure, retentionDays: 
     );
     return 'recorded';
   } catch (err) {
-    const reasons = (err as { name?: string; CancellationReasons?: { Code?: string }[] }).name === 'TransactionCanceledException' ? ((err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []) : undefined;
+    const reasons = cancellationReasons(err);
     if (!reasons) throw err;
-    if (reasons[0]?.Code === 'ConditionalCheckFailed') return 'trail_moved';
-    if (reasons[1]?.Code === 'ConditionalCheckFailed') return 'already_recorded';
-    if (reasons.some((r) => r.Code === 'TransactionConflict')) {
+    if (reasons[0]?.code === 'ConditionalCheckFailed') return 'trail_moved';
+    if (reasons[1]?.code === 'ConditionalCheckFailed') return 'already_recorded';
+    if (reasons.some((r) => r.code === 'TransactionConflict')) {
       throw new BrokerError('conflict', 409, 'another request recorded a read of this token at the same moment; try again', { cause: err });
     }
-    if (reasons.some((r) => r.Code === 'ThrottlingError' || r.Code === 'ProvisionedThroughputExceeded' || r.Code === 'RequestLimitExceeded')) {
+    if (reasons.some((r) => r.code === 'ThrottlingError' || r.code === 'ProvisionedThroughputExceeded' || r.code === 'RequestLimitExceeded')) {
       throw new BrokerError('temporarily_unavailable', 503, 'the audit trail is busy; try again shortly', { cause: err, retryAfterS: 1 });
     }
     throw err;
