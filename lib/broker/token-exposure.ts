@@ -27,9 +27,10 @@ export const holdsTokenRead = (callerId: string, entry: CachedToken): boolean =>
  * exactly one per caller and token, whichever instance serves it. Answers true when this read is
  * the one recorded (it is then not counted again in `token.reads`).
  *
- * - A caller known to hold that event already (from this instance's own write, or the account's
- *   exposure hint) gets the token with no I/O at all.
- * - Otherwise one transaction writes the marker and the event (`recordExposure`); when another
+ * - For a caller not known to hold that event: one known to hold it already ({@link holdsTokenRead}:
+ *   this instance's own write, or the account's exposure hint) gets the token with no I/O at all,
+ *   without a promise, and never comes here.
+ * - One transaction writes the marker and the event (`recordExposure`); when another
  *   instance was first, it writes nothing. Concurrent reads of this instance share that write (only
  *   the first is the recorded read). Then the caller joins the account's hint, so that other
  *   instances reading the account learn it without a write.
@@ -43,8 +44,6 @@ export async function exposeToken(
   outcome: string,
 ): Promise<boolean> {
   const { digest, hint } = digestOf(callerId);
-  // a caller known to have its token.read gets the token with no write
-  if (entry.exposedTo.has(hint)) return false;
   let first = false;
   const recorded = await deps.singleFlight.run(`expose:${target.tenant}/${target.account}/${entry.fingerprint}/${digest}`, () => {
     first = true;
