@@ -10,6 +10,7 @@ import { assertLocalEsbuild, BUNDLING, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, PROJ
 import type { FunctionName } from './routes.js';
 import { KEY_ENV, type KeyAction, type TokenKey } from './token-key.js';
 import { TABLE_ENV, type TableAction, type TokenTable } from './token-table.js';
+import { AUDIT_INDEX, DUE_INDEX } from '../lib/store/schema.js';
 
 /** `functions/<name>.ts`, exporting `handler`. */
 export const entryOf = (name: FunctionName): string => join(PROJECT_ROOT, 'functions', `${name}.ts`);
@@ -103,8 +104,8 @@ export class BrokerFunction extends Construct implements iam.IGrantable {
    */
   bindTable(table: TokenTable, actions: readonly TableAction[], options: { dueIndexQuery?: boolean; auditIndexQuery?: boolean } = {}): this {
     if (actions.length > 0) table.grantItems(this, actions);
-    if (options.dueIndexQuery) table.grantDueIndexQuery(this);
-    if (options.auditIndexQuery) table.grantAuditIndexQuery(this);
+    if (options.dueIndexQuery) table.grantIndexQuery(this, DUE_INDEX);
+    if (options.auditIndexQuery) table.grantIndexQuery(this, AUDIT_INDEX);
     this.fn.addEnvironment(TABLE_ENV, table.tableName);
     return this;
   }

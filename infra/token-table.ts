@@ -2,7 +2,7 @@ import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { AUDIT_INDEX, DUE_INDEX } from '../lib/store/schema.js';
+import { AUDIT_INDEX, DUE_INDEX, tableDefinition } from '../lib/store/schema.js';
 
 /**
  * The item actions a function may be granted on the table (never `dynamodb:*`). `ConditionCheckItem`
@@ -52,17 +52,26 @@ export class TokenTable extends Construct {
 
   constructor(scope: Construct, id: string, props: TokenTableProps = {}) {
     super(scope, id);
+    // key schema and indexes as lib/store/schema.ts defines them (the local table is made from the same)
+    const definition = tableDefinition(tableNameFor(Stack.of(this).stackName));
+    const attribute = (name: string): dynamodb.Attribute => {
+      const type = definition.AttributeDefinitions.find((a) => a.AttributeName === name)!.AttributeType;
+      return { name, type: type === 'N' ? dynamodb.AttributeType.NUMBER : dynamodb.AttributeType.STRING };
+    };
+    const keysOf = (schema: readonly { AttributeName: string; KeyType: 'HASH' | 'RANGE' }[]) => ({
+      partitionKey: attribute(schema.find((k) => k.KeyType === 'HASH')!.AttributeName),
+      sortKey: attribute(schema.find((k) => k.KeyType === 'RANGE')!.AttributeName),
+    });
     if (props.existingTableName) {
       this.table = dynamodb.Table.fromTableAttributes(this, 'Table', {
         tableName: props.existingTableName,
-        globalIndexes: [DUE_INDEX, AUDIT_INDEX],
+        globalIndexes: definition.GlobalSecondaryIndexes.map((index) => index.IndexName),
       });
       return;
     }
     const table = new dynamodb.Table(this, 'Table', {
-      tableName: tableNameFor(Stack.of(this).stackName),
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      tableName: definition.TableName,
+      ...keysOf(definition.KeySchema),
       timeToLiveAttribute: 'ttl',
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
@@ -70,18 +79,9 @@ export class TokenTable extends Construct {
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    table.addGlobalSecondaryIndex({
-      indexName: DUE_INDEX,
-      partitionKey: { name: 'dueShard', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'dueAt', type: dynamodb.AttributeType.NUMBER },
-      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
-    });
-    table.addGlobalSecondaryIndex({
-      indexName: AUDIT_INDEX,
-      partitionKey: { name: 'auditFilter', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'auditAt', type: dynamodb.AttributeType.STRING },
-      projectionType: dynamodb.ProjectionType.ALL,
-    });
+    for (const index of definition.GlobalSecondaryIndexes) {
+      table.addGlobalSecondaryIndex({ indexName: index.IndexName, ...keysOf(index.KeySchema), projectionType: index.Projection.ProjectionType as dynamodb.ProjectionType });
+    }
     this.table = table;
   }
 
@@ -98,21 +98,12 @@ export class TokenTable extends Construct {
     });
   }
 
-  /** Allows `Query` on the refresher's index only. */
-  grantDueIndexQuery(grantee: iam.IGrantable): iam.Grant {
+  /** Allows `Query` on one index only (`DUE_INDEX`, the refresher's; `AUDIT_INDEX`, the audit trail's filter). */
+  grantIndexQuery(grantee: iam.IGrantable, index: typeof DUE_INDEX | typeof AUDIT_INDEX): iam.Grant {
     return iam.Grant.addToPrincipal({
       grantee,
       actions: ['dynamodb:Query'],
-      resourceArns: [`${this.table.tableArn}/index/${DUE_INDEX}`],
-    });
-  }
-
-  /** Allows `Query` on the audit trail's filter index only. */
-  grantAuditIndexQuery(grantee: iam.IGrantable): iam.Grant {
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['dynamodb:Query'],
-      resourceArns: [`${this.table.tableArn}/index/${AUDIT_INDEX}`],
+      resourceArns: [`${this.table.tableArn}/index/${index}`],
     });
   }
 }

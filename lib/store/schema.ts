@@ -129,7 +129,7 @@ export function dueShardOf(tenant: string, account: string): string {
 
 export const allDueShards = (): string[] => Array.from({ length: DUE_SHARDS }, (_, i) => `due#${i}`);
 
-/** The table definition, shared by local set-up, tests and (by convention) the CDK construct. */
+/** The table definition: the local table is made from it, and the CDK construct takes its key schema and indexes from it (`infra/token-table.ts`). */
 export function tableDefinition(tableName: string) {
   return {
     TableName: tableName,
