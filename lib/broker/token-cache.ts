@@ -55,6 +55,9 @@ export interface TokenCacheOptions {
 
 type TokenSet = { tenant: string; account: string; expiresAt: number; scope: string; generation: number; linkedAt: number };
 
+/** A token set is named by its generation and its link time (a re-link starts a new one). */
+const sameTokenSet = (a: { generation: number; linkedAt: number }, b: { generation: number; linkedAt: number }): boolean => a.generation === b.generation && a.linkedAt === b.linkedAt;
+
 export class TokenCache {
   readonly maxEntries: number;
   readonly revalidateAfterMs: number;
@@ -116,7 +119,7 @@ export class TokenCache {
 
   /** True when the store's `state` still names the token set of `entry`. */
   static holds(state: TokenState | undefined, entry: CachedToken): boolean {
-    return state !== undefined && state.status === 'linked' && state.generation === entry.generation && state.linkedAt === entry.linkedAt;
+    return state !== undefined && state.status === 'linked' && sameTokenSet(state, entry);
   }
 
   /** An entry for a token set just read from the store (not cached: see {@link remember}). */
@@ -146,7 +149,7 @@ export class TokenCache {
     const entry = this.entryOf(record, accessToken);
     const current = this.entries.get(key);
     if (current && (current.linkedAt > entry.linkedAt || (current.linkedAt === entry.linkedAt && current.generation > entry.generation))) return current;
-    if (current && current.generation === entry.generation && current.linkedAt === entry.linkedAt) {
+    if (current && sameTokenSet(current, entry)) {
       for (const caller of current.exposedTo) entry.exposedTo.add(caller);
     }
     this.entries.delete(key);
