@@ -5,14 +5,10 @@
 import { useState } from 'preact/hooks';
 import { FINGERPRINT_PATTERN, tokenFingerprint, type AdminApi, type AuditEvent } from '../../../client/admin-api.js';
 import { ID_PATTERN } from '../../../client/http.js';
+import { auditView, type AuditFilter as Filter } from '../audit-view.js';
 import { describeProblem, type Problem } from '../problem.js';
 import type { ConsoleMode } from '../session.js';
 import { Card, DataTable, FieldError, ProblemNotice, Time, useLoad, useNow } from './common.js';
-
-interface Filter {
-  account?: string;
-  fingerprint?: string;
-}
 
 const PAGE = 100;
 
@@ -30,12 +26,8 @@ export function AuditTrail({ api, mode, tenant, onUnauthorized }: { api: AdminAp
     [api, tenant, filter.account, filter.fingerprint],
     { mode, onUnauthorized, what: 'read the audit trail' },
   );
-  const raw = [...(first.data?.events ?? []), ...older.events];
   const next = older.events.length ? older.next : first.data?.next;
-  // a broker that ignores a filter it does not know would answer every event: only matching ones are shown
-  const events = raw.filter((e) => (!filter.fingerprint || e.token_fingerprint === filter.fingerprint) && (!filter.account || e.account === filter.account));
-  const ignoredFingerprint = Boolean(filter.fingerprint) && raw.length > 0 && events.length < raw.length;
-  const oldestFirst = isOldestFirst(raw);
+  const { events, ignoredFingerprint, oldestFirst } = auditView([...(first.data?.events ?? []), ...older.events], filter);
   const loadOlder = async () => {
     try {
       const page = await api.audit(tenant, query(next));
@@ -68,7 +60,7 @@ export function AuditTrail({ api, mode, tenant, onUnauthorized }: { api: AdminAp
       )}
       {events.length > 0 && (
         <DataTable testId="audit-table" columns={['When', 'Action', 'Account', 'Caller', 'Outcome', 'Token']}>
-          {newestFirst(events, oldestFirst).map((e, i) => (
+          {events.map((e, i) => (
             <tr key={`${e.at}-${i}`} class={needsAttention(e) ? 'row-attention' : undefined}>
               <td>
                 <Time at={Date.parse(e.at)} now={now} />
@@ -165,14 +157,4 @@ function AuditFilter({ filter, onApply }: { filter: Filter; onApply: (f: Filter)
 /** A refusal, a failure or an account that fell out of linking: what an operator looks for in a trail. */
 function needsAttention(e: AuditEvent): boolean {
   return e.action === 'access.denied' || e.action === 'account.reauth' || e.outcome.startsWith('failed') || e.outcome.includes('client_kept');
-}
-
-/** An older broker answers oldest first; the contract's order is newest first. */
-function isOldestFirst(events: AuditEvent[]): boolean {
-  return events.length > 1 && Date.parse(events[0]!.at) < Date.parse(events[events.length - 1]!.at);
-}
-
-/** Newest first; events of the same instant keep the broker's order, reversed when it answers oldest first. */
-function newestFirst(events: AuditEvent[], oldestFirst: boolean): AuditEvent[] {
-  return (oldestFirst ? [...events].reverse() : [...events]).sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
 }
