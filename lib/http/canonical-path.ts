@@ -16,12 +16,14 @@ export function nonCanonicalReason(rawPath: string): string | undefined {
   if (rawPath.includes('%')) return 'it holds percent-encoded characters';
   if (rawPath.includes('\\')) return 'it holds a backslash';
   if (rawPath === '/') return undefined;
-  for (const segment of rawPath.slice(1).split('/')) {
-    if (segment === '') return 'it holds an empty segment (doubled or trailing slash)';
-    if (segment === '.' || segment === '..') return 'it holds a dot segment';
-  }
+  // the first segment that is empty, `.` or `..` (every segment starts after a /)
+  const bad = BAD_SEGMENT.exec(rawPath);
+  if (bad) return bad[1] === '' ? 'it holds an empty segment (doubled or trailing slash)' : 'it holds a dot segment';
   return undefined;
 }
+
+/** A segment that is empty, `.` or `..`: a / followed by at most two dots, then a / or the end. */
+const BAD_SEGMENT = /\/(\.{0,2})(?=\/|$)/;
 
 /* Precondition: a path that is not in canonical form is refused with 400 before anything else happens. */
 export function canonicalPathError(rawPath: string): BrokerError | undefined {

@@ -13,7 +13,8 @@ export function brokerRequestListener(fetch: FetchHandler): (req: IncomingMessag
   const listener = getRequestListener(fetch);
   return (req, res) => {
     const target = req.url ?? '';
-    const refused = canonicalPathError(target.split('?')[0]!);
+    const query = target.indexOf('?');
+    const refused = canonicalPathError(query === -1 ? target : target.slice(0, query));
     if (!refused) return void listener(req, res);
     res.writeHead(400, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(JSON.stringify({ error: refused.code, error_description: refused.description }));
