@@ -104,6 +104,17 @@ describe('TokenCache', () => {
     expect(cache.size).toBe(2);
   });
 
+  it('reads in a row of one entry keep it the most recently used: the entries read before it go first', () => {
+    const cache = new TokenCache({ maxEntries: 3 });
+    for (const account of ['1', '2', '3']) cache.remember(record({ account } as never), 'at');
+    for (const account of ['1', '2', '2', '1', '1']) cache.lookup(`t/${account}`, 0, 0);
+
+    cache.remember(record({ account: '4' } as never), 'at');
+    cache.remember(record({ account: '5' } as never), 'at');
+
+    expect(['1', '2', '3', '4', '5'].map((account) => cache.lookup(`t/${account}`, 0, 0) !== undefined)).toEqual([true, false, false, true, true]);
+  });
+
   it('never replaces a newer token set with an older one: a later link wins, then a higher generation', () => {
     const cache = new TokenCache();
     cache.remember(record({ generation: 3 }), 'gen3');

@@ -65,6 +65,8 @@ export class TokenCache {
   readonly retryAfterMs: number;
   private readonly monotonic: () => number;
   private readonly entries = new Map<string, CachedToken>();
+  /** The entry last put at the end of the map's order (a service reading one account finds it there again). */
+  private newest: CachedToken | undefined;
 
   constructor(options: TokenCacheOptions = {}) {
     this.maxEntries = options.maxEntries ?? 10_000;
@@ -87,9 +89,12 @@ export class TokenCache {
       return undefined;
     }
     if (entry.expiresAt - now < minTtlMs) return undefined;
-    // most recently used goes to the end of the map's order
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    // most recently used goes to the end of the map's order, unless it is there already
+    if (entry !== this.newest) {
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+      this.newest = entry;
+    }
     const t = this.monotonic();
     // cache ages use a monotonic clock, never the wall clock
     if (t - entry.validatedAt < this.revalidateAfterMs) return { entry, state: 'fresh' };
@@ -154,6 +159,7 @@ export class TokenCache {
     }
     this.entries.delete(key);
     this.entries.set(key, entry);
+    this.newest = entry;
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);
