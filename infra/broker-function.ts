@@ -32,6 +32,8 @@ export interface BrokerFunctionProps {
   /** X-Ray active tracing. @default false (docs/deploy.md, "Tracing") */
   tracing?: boolean;
   reservedConcurrentExecutions?: number;
+  /** The broker's AWS SDK layer (infra/aws-sdk-layer.ts), for a function that talks to AWS. */
+  awsSdk?: lambda.ILayerVersion;
   code?: CodeOverride;
 }
 
@@ -83,6 +85,7 @@ export class BrokerFunction extends Construct implements iam.IGrantable {
       loggingFormat: lambda.LoggingFormat.JSON,
       environment: { ...props.environment },
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      ...(props.awsSdk ? { layers: [props.awsSdk] } : {}),
     });
 
     if (props.tracing) {

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -27,8 +28,46 @@ export const ESBUILD_TARGET = 'node24';
  */
 export const ESM_REQUIRE_SHIM = "import { createRequire as createBundleRequire } from 'module'; const require = createBundleRequire(import.meta.url);";
 
-/** The AWS SDK for JavaScript v3 ships in the Lambda Node.js runtime. */
+/**
+ * The AWS SDK for JavaScript v3 is never in a function bundle: the broker's code takes it from
+ * lib/aws-sdk.ts, which in a bundle loads the broker's AWS SDK layer (below). Any other import of
+ * the SDK stays external too, so a bundle test can see it.
+ */
 export const EXTERNAL_MODULES = ['@aws-sdk/*'];
+
+/**
+ * The package the broker's AWS SDK layer holds (`nodejs/node_modules/<name>/index.js`, found by
+ * `require` through Lambda's `NODE_PATH`), built from lib/aws-sdk-classes.ts; every function bundle
+ * names it in place of `BROKER_AWS_SDK_PACKAGE` (lib/aws-sdk.ts).
+ */
+export const AWS_SDK_PACKAGE = 'longport-broker-aws-sdk';
+export const AWS_SDK_CLASSES = join(PROJECT_ROOT, 'lib', 'aws-sdk-classes.ts');
+const DEFINE = { BROKER_AWS_SDK_PACKAGE: JSON.stringify(AWS_SDK_PACKAGE) };
+
+/** Where the layer's one file goes under the layer's root (`/opt` once deployed). */
+export const awsSdkLayerFile = (layerRoot: string): string => join(layerRoot, 'nodejs', 'node_modules', AWS_SDK_PACKAGE, 'index.js');
+
+/**
+ * The layer's build: lib/aws-sdk-classes.ts and exactly what its names need from the SDK packages
+ * (their ES module builds, so esbuild can leave out what no name uses), minified, as one CommonJS
+ * file (a `require` from the bundles; the SDK's own `require`s of Node.js built-ins stay as they are).
+ */
+export function awsSdkLayerBuild(layerRoot: string): BuildOptions {
+  return {
+    entryPoints: [AWS_SDK_CLASSES],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: ESBUILD_TARGET,
+    minify: true,
+    sourcemap: false,
+    keepNames: KEEP_NAMES,
+    mainFields: ['module', 'main'],
+    outfile: awsSdkLayerFile(layerRoot),
+    absWorkingDir: PROJECT_ROOT,
+    logLevel: 'warning',
+  };
+}
 
 const KEEP_NAMES = false;
 
@@ -48,6 +87,7 @@ export const BUNDLING: BundlingOptions = {
   keepNames: KEEP_NAMES,
   mainFields: ['module', 'main'],
   banner: ESM_REQUIRE_SHIM,
+  define: DEFINE,
   forceDockerBundling: false,
   logLevel: LogLevel.WARNING,
 };
@@ -65,6 +105,7 @@ export function esbuildOptionsFor(entry: string): BuildOptions {
     keepNames: KEEP_NAMES,
     mainFields: ['module', 'main'],
     banner: { js: ESM_REQUIRE_SHIM },
+    define: DEFINE,
     external: EXTERNAL_MODULES,
     outExtension: { '.js': '.mjs' },
     absWorkingDir: PROJECT_ROOT,

@@ -10,6 +10,7 @@ import { BrokerApi, type CustomDomain, type RouteThrottles } from './broker-api.
 import { BrokerDashboard } from './broker-dashboard.js';
 import { BrokerEvents } from './broker-events.js';
 import { BrokerMetrics } from './broker-metrics.js';
+import { awsSdkLayer } from './aws-sdk-layer.js';
 import { BrokerFunction, type CodeOverride } from './broker-function.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { RefreshSchedule } from './refresh-schedule.js';
@@ -168,6 +169,8 @@ export interface TokenBrokerProps {
   breakGlassRoleArn?: string;
   /** Replace the esbuild bundles (tests). */
   code?: CodeOverride;
+  /** Replace the AWS SDK layer's esbuild build (tests). */
+  awsSdkLayerCode?: lambda.Code;
 }
 
 const HTTPS_URL = /^https:\/\/[^/?#\s]+(\/[^?#\s]*)?$/;
@@ -184,6 +187,7 @@ export class TokenBroker extends Construct {
   readonly deadLetterQueue: DeadLetterQueue;
   readonly api: BrokerApi;
   readonly functions: Readonly<Record<FunctionName, BrokerFunction>>;
+  readonly awsSdkLayer: lambda.LayerVersion;
   readonly schedule: RefreshSchedule;
   readonly metrics: BrokerMetrics;
   readonly alarms: BrokerAlarms;
@@ -230,6 +234,9 @@ export class TokenBroker extends Construct {
       BROKER_REFRESH_INTERVAL_S: String(intervalMinutes * 60),
     };
 
+    // one layer for every function that talks to AWS (a table, the key or the bus): the SDK classes
+    // the broker uses, at the versions the tests ran (infra/aws-sdk-layer.ts)
+    this.awsSdkLayer = awsSdkLayer(this, 'AwsSdk', props.awsSdkLayerCode);
     const functions = {} as Record<FunctionName, BrokerFunction>;
     for (const [name, spec] of Object.entries(FUNCTIONS) as [FunctionName, FunctionSpec][]) {
       const fn = new BrokerFunction(this, fnId(name), {
@@ -241,6 +248,7 @@ export class TokenBroker extends Construct {
         logRetention,
         tracing: props.tracing ?? false,
         ...(name === 'refresher' && props.refresherConcurrency !== undefined ? { reservedConcurrentExecutions: props.refresherConcurrency } : {}),
+        ...(spec.table || spec.key || spec.events ? { awsSdk: this.awsSdkLayer } : {}),
         ...(props.code ? { code: props.code } : {}),
       });
       if (spec.table) fn.bindTable(this.table, spec.table, { dueIndexQuery: spec.dueIndexQuery ?? false, auditIndexQuery: spec.auditIndexQuery ?? false });

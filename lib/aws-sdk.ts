@@ -1,26 +1,31 @@
 import { createRequire } from 'node:module';
+import type * as Classes from './aws-sdk-classes.js';
 
 /**
- * The AWS SDK for JavaScript v3, loaded with `require`: the one place the broker's code takes the
- * SDK's classes from (types still come from the packages themselves, `import type`).
+ * The AWS SDK for JavaScript v3 as the broker's code uses it: the classes named in
+ * lib/aws-sdk-classes.ts, from one of two places.
+ * - A deployed function: the broker's AWS SDK layer (infra/aws-sdk-layer.ts), that module built
+ *   into one tree-shaken, minified CommonJS file, `require`d by its package name. Lambda resolves
+ *   it from the layer (`/opt/nodejs/node_modules`, on `NODE_PATH`), as any `require` from a layer.
+ *   The function bundles name that package: esbuild replaces `BROKER_AWS_SDK_PACKAGE`
+ *   (infra/bundling.ts), and drops the other branch, so no bundle holds any of the SDK.
+ * - Everywhere else (local mode, tests, tools): lib/aws-sdk-classes.ts itself, which imports the
+ *   packages from node_modules. Same classes as the tests' own imports of the packages (one module
+ *   cache), so aws-sdk-client-mock and `instanceof` see no difference.
  *
- * Why not `import`: the SDK's packages are CommonJS, and every function bundle is an ES module
- * (its init awaits the after-response extension). Node answers an `import` of a CommonJS file by
- * first scanning its source for export names (cjs-module-lexer), then loading it as CommonJS as well,
- * for each of the ~30 files a client pulls in. `require` skips the scan: on the bench machine the
- * DynamoDB, document and KMS packages load in about 80 ms instead of about 170 ms, most of a cold
- * start (`npm run bench`, `init_ms`). The classes are the very ones an `import` gives (one module
- * cache), so aws-sdk-client-mock and `instanceof` see no difference.
- *
- * esbuild leaves these calls alone (`load` is not the free `require`), so the bundles keep the SDK
- * external, as the Lambda runtime provides it.
+ * Why a layer and not the SDK the Lambda runtime ships: the runtime's SDK is about 1 MB in 34
+ * files, resolved and compiled at every cold start (about 120–160 ms on the bench machine); the
+ * layer's one file holds only what the broker uses (about 60–80 ms), and it is the SDK version
+ * package-lock.json pins and the tests ran, not whichever the runtime ships that month.
  */
+declare const BROKER_AWS_SDK_PACKAGE: string | undefined;
+
 const load = createRequire(import.meta.url);
+const sdk: typeof Classes = typeof BROKER_AWS_SDK_PACKAGE === 'string' ? (load(BROKER_AWS_SDK_PACKAGE) as typeof Classes) : await import('./aws-sdk-classes.js');
 
-export const dynamodbSdk = load('@aws-sdk/client-dynamodb') as typeof import('@aws-sdk/client-dynamodb');
-export const documentSdk = load('@aws-sdk/lib-dynamodb') as typeof import('@aws-sdk/lib-dynamodb');
-export const dynamodbUtil = load('@aws-sdk/util-dynamodb') as typeof import('@aws-sdk/util-dynamodb');
-export const kmsSdk = load('@aws-sdk/client-kms') as typeof import('@aws-sdk/client-kms');
-
+export const dynamodbSdk = sdk.dynamodb;
+export const documentSdk = sdk.document;
+export const dynamodbUtil = sdk.util;
+export const kmsSdk = sdk.kms;
 /** EventBridge is loaded on first use: a function publishes events only now and then, after its answers. */
-export const eventBridgeSdk = (): typeof import('@aws-sdk/client-eventbridge') => load('@aws-sdk/client-eventbridge') as typeof import('@aws-sdk/client-eventbridge');
+export const eventBridgeSdk = sdk.eventBridge;

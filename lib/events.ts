@@ -140,13 +140,14 @@ export class EventOutbox implements EventPublisher, Drainable {
  * again. `client` is asked for on the first send, so a process that never publishes never loads
  * the EventBridge client.
  */
-export function eventBridgeSender(client: () => EventBridgeClient, busName: string): EventSender {
+export function eventBridgeSender(client: () => Promise<EventBridgeClient>, busName: string): EventSender {
   return {
     name: 'eventbridge',
     batchSize: 10,
     async send(events) {
-      const out = await client().send(
-        new (eventBridgeSdk().PutEventsCommand)({
+      const { PutEventsCommand } = await eventBridgeSdk();
+      const out = await (await client()).send(
+        new PutEventsCommand({
           Entries: events.map((e) => ({ EventBusName: busName, Source: EVENT_SOURCE, DetailType: e.type, Detail: JSON.stringify(e.detail), Time: new Date(e.time) })),
         }),
       );
@@ -180,7 +181,7 @@ export function webhookSender(url: string, fetchImpl: typeof fetch = fetch, time
 }
 
 /** AWS mode: the events go to the broker's EventBridge bus, through the outbox. */
-export function eventBridgePublisher(client: () => EventBridgeClient, busName: string, log: Logger): EventPublisher & Drainable {
+export function eventBridgePublisher(client: () => Promise<EventBridgeClient>, busName: string, log: Logger): EventPublisher & Drainable {
   return new EventOutbox(eventBridgeSender(client, busName), log);
 }
 

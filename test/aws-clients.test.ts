@@ -54,7 +54,7 @@ async function failure(call: () => Promise<unknown>) {
 describe("the Lambda's SDK clients have a connection and a request deadline", () => {
   it.each([
     ['KMS', () => awsClientsOf('token')!.kms.send(new DecryptCommand({ CiphertextBlob: new Uint8Array(64) }))],
-    ['EventBridge', () => awsClientsOf('token')!.eventBridge!.send(new PutEventsCommand({ Entries: [{ EventBusName: 'broker-events', Source: 'test', DetailType: 'Test', Detail: '{}' }] }))],
+    ['EventBridge', async () => (await awsClientsOf('token')!.eventBridge!).send(new PutEventsCommand({ Entries: [{ EventBusName: 'broker-events', Source: 'test', DetailType: 'Test', Detail: '{}' }] }))],
     ['DynamoDB', () => awsClientsOf('token')!.dynamodb.send(new DescribeTableCommand({ TableName: 'frozen' }))],
   ])('a frozen %s endpoint fails the call with 503 temporarily_unavailable and a Retry-After, while it is still frozen', async (_name, call) => {
     const before = frozen.connections;

@@ -150,7 +150,7 @@ describe('the event outbox', () => {
         return { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results };
       });
       const { log } = logLines();
-      const outbox = eventBridgePublisher(() => new EventBridgeClient({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test' } }), 'bus', log);
+      const outbox = eventBridgePublisher(async () => new EventBridgeClient({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test' } }), 'bus', log);
 
       await outbox.publish('AccountLinked', { tenant: 'acme', account: 'alice' });
       await outbox.publish('AccountLinked', { tenant: 'acme', account: 'bob' });
@@ -170,7 +170,7 @@ describe('the event outbox', () => {
     try {
       eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
       let made = 0;
-      const client = () => {
+      const client = async () => {
         made += 1;
         return new EventBridgeClient({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test' } });
       };

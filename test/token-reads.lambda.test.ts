@@ -157,7 +157,7 @@ describe('a data key that has sealed 24 token sets is not used again: the next r
     const outcome = await refreshedOnce(async () => {
       const { handler } = await import('../functions/refresher.js');
       lambdaDeps('refresher');
-      recordCommandsOf('refresher');
+      await recordCommandsOf('refresher');
       expect(await handler({}, lambdaContext(60_000, 'refresher'))).toMatchObject({ due: 1, refreshed: 1 });
     });
 

@@ -18,7 +18,7 @@ export interface AwsClients {
   dynamodb: DynamoDBDocumentClient;
   kms: KMSClient;
   /** Present when the function has a bus; made on first use (see below). */
-  eventBridge?: EventBridgeClient;
+  eventBridge?: Promise<EventBridgeClient>;
 }
 
 const cached = new Map<FunctionName, { deps: BrokerDeps; clients: AwsClients }>();
@@ -38,8 +38,8 @@ export function lambdaDeps(fn: FunctionName): BrokerDeps {
   const kms = new kmsSdk.KMSClient(sdkClientSettings(AWS_SERVICE_DEADLINE));
   // EventBridge is loaded and its client made by the first event this process publishes (after an
   // answer, through the outbox): most cold starts never publish one, so they never pay for it
-  let eventBridge: EventBridgeClient | undefined;
-  const eventBridgeClient = () => (eventBridge ??= new (eventBridgeSdk().EventBridgeClient)(sdkClientSettings(AWS_SERVICE_DEADLINE)));
+  let eventBridge: Promise<EventBridgeClient> | undefined;
+  const eventBridgeClient = () => (eventBridge ??= eventBridgeSdk().then(({ EventBridgeClient }) => new EventBridgeClient(sdkClientSettings(AWS_SERVICE_DEADLINE))));
   const busName = config.eventBusName;
   const deps = assembleDeps({
     config,

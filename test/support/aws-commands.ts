@@ -41,11 +41,11 @@ export function iamActionsOf(service: 'dynamodb' | 'kms' | 'events', commandName
 }
 
 /** Starts recording what function `fn`'s real SDK clients send (call once its cold start made them). */
-export function recordCommandsOf(fn: FunctionName): void {
+export async function recordCommandsOf(fn: FunctionName): Promise<void> {
   const clients = awsClientsOf(fn);
   if (!clients) return;
   const targets: [object & { middlewareStack: { add: Function } }, 'dynamodb' | 'events'][] = [[clients.dynamodb, 'dynamodb']];
-  if (clients.eventBridge) targets.push([clients.eventBridge, 'events']);
+  if (clients.eventBridge) targets.push([await clients.eventBridge, 'events']);
   for (const [client, service] of targets) {
     if (instrumented.has(client)) continue;
     instrumented.add(client);
@@ -59,11 +59,16 @@ export function recordCommandsOf(fn: FunctionName): void {
   }
 }
 
-/** A call to a client mocked with aws-sdk-client-mock: attributed to the function that owns the client. */
-export function recordMockedCall(client: unknown, service: 'kms' | 'events', commandName: string): void {
+/**
+ * A call to a client mocked with aws-sdk-client-mock: attributed to the function that owns the
+ * client. A KMS call is noted at once (nothing is awaited); the EventBridge client is made on first
+ * use, so its owner is found once each function's client is there.
+ */
+export async function recordMockedCall(client: unknown, service: 'kms' | 'events', commandName: string): Promise<void> {
   for (const fn of FUNCTION_NAMES) {
     const clients = awsClientsOf(fn);
-    if (clients && (clients.kms === client || clients.eventBridge === client)) {
+    if (!clients) continue;
+    if (service === 'kms' ? clients.kms === client : (await clients.eventBridge) === client) {
       note(fn, iamActionsOf(service, commandName, undefined));
       return;
     }

@@ -1,11 +1,14 @@
 import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { PROJECT_ROOT } from '../../infra/bundling.js';
+import { buildAwsSdkLayer } from '../../infra/aws-sdk-layer.js';
+import { awsSdkLayerFile, PROJECT_ROOT } from '../../infra/bundling.js';
 
 /**
  * A Lambda cold start, as near as this machine gets: a fresh Node.js process with a deployed
- * function's environment (AWS mode, a bus, credentials from the environment), importing a bundle.
- * The bench times it; the bundling test reads what it loads.
+ * function's environment (AWS mode, a bus, credentials from the environment) and the broker's AWS
+ * SDK layer mounted as Lambda mounts a layer (its `nodejs/node_modules` on `NODE_PATH`), importing
+ * a bundle. The bench times it; the bundling test reads what it loads.
  */
 export const COLD_START_ENV: Readonly<Record<string, string>> = {
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -21,10 +24,20 @@ export const COLD_START_ENV: Readonly<Record<string, string>> = {
 
 const run = promisify(execFile);
 
-/** Runs `script` (an ES module) in a fresh process with {@link COLD_START_ENV}; answers the last line it printed. */
-export async function inFreshProcess(script: string): Promise<string> {
+let layerRoot: string | undefined;
+/** The broker's AWS SDK layer, built once per process (test/.tmp/aws-sdk-layer): its root, `/opt` in Lambda. */
+export function awsSdkLayerRoot(): string {
+  layerRoot ??= buildAwsSdkLayer(join(PROJECT_ROOT, 'test', '.tmp', 'aws-sdk-layer'));
+  return layerRoot;
+}
+
+/** The layer's one file, as a cold start loads it. */
+export const awsSdkLayerModule = (): string => awsSdkLayerFile(awsSdkLayerRoot());
+
+/** Runs `script` (an ES module) in a fresh process with {@link COLD_START_ENV} and the layer; answers the last line it printed. */
+export async function inFreshProcess(script: string, env: Record<string, string> = {}): Promise<string> {
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
-    env: { PATH: process.env.PATH, ...COLD_START_ENV },
+    env: { PATH: process.env.PATH, ...COLD_START_ENV, NODE_PATH: join(awsSdkLayerRoot(), 'nodejs', 'node_modules'), ...env },
     cwd: PROJECT_ROOT,
     encoding: 'utf8',
   });
@@ -34,14 +47,14 @@ export async function inFreshProcess(script: string): Promise<string> {
 /** `const t0 = …; await import(bundle); const t1 = …;`: a script's timed import of `bundle` (an absolute path). */
 export const timedImport = (bundle: string): string => `const t0 = performance.now(); await import(${JSON.stringify(bundle)}); const t1 = performance.now();`;
 
-/** The files from node_modules (the AWS SDK and what it uses: the rest is in the bundle) that importing `bundle` loads. */
-export async function nodeModulesLoadedBy(bundle: string): Promise<string[]> {
-  return JSON.parse(
-    await inFreshProcess(
-      `import { createRequire } from 'node:module'; ${timedImport(bundle)} console.log(JSON.stringify(Object.keys(createRequire(import.meta.url).cache).filter((f) => f.includes('/node_modules/'))));`,
-    ),
+/**
+ * The CommonJS files that importing `bundle` loads: from node_modules (none, when the bundle holds
+ * all but the SDK), and the layer's. Everything else is in the bundle.
+ */
+export async function filesLoadedBy(bundle: string): Promise<{ nodeModules: string[]; layer: string[] }> {
+  const loaded = JSON.parse(
+    await inFreshProcess(`import { createRequire } from 'node:module'; ${timedImport(bundle)} console.log(JSON.stringify(Object.keys(createRequire(import.meta.url).cache)));`),
   ) as string[];
+  const layer = awsSdkLayerRoot();
+  return { nodeModules: loaded.filter((f) => f.includes('/node_modules/') && !f.startsWith(layer)), layer: loaded.filter((f) => f.startsWith(layer)) };
 }
-
-/** The packages (`@aws-sdk/client-kms`, …) among `files`. */
-export const packagesOf = (files: string[]): string[] => [...new Set(files.map((f) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1]).filter((p): p is string => p !== undefined))].sort();

@@ -69,7 +69,7 @@ export function installFakeKms(keyArn: string = FAKE_KEY_ARN): FakeKms {
   };
 
   mock.on(GenerateDataKeyCommand).callsFake((input: GenerateDataKeyCommandInput, getClient: () => unknown) => {
-    recordMockedCall(getClient(), 'kms', 'GenerateDataKey');
+    void recordMockedCall(getClient(), 'kms', 'GenerateDataKey');
     record('GenerateDataKey', input);
     if (input.KeyId !== keyArn) throw new NotFoundException({ message: `Key '${String(input.KeyId)}' does not exist`, $metadata: meta });
     if (input.KeySpec !== 'AES_256' && input.NumberOfBytes !== 32) throw new KMSServiceException({ name: 'ValidationException', $fault: 'client', message: 'KeySpec AES_256 expected', $metadata: meta });
@@ -87,7 +87,7 @@ export function installFakeKms(keyArn: string = FAKE_KEY_ARN): FakeKms {
   });
 
   mock.on(DecryptCommand).callsFake((input: DecryptCommandInput, getClient: () => unknown) => {
-    recordMockedCall(getClient(), 'kms', 'Decrypt');
+    void recordMockedCall(getClient(), 'kms', 'Decrypt');
     record('Decrypt', input);
     const blob = Buffer.from(input.CiphertextBlob ?? new Uint8Array());
     const invalid = () => new InvalidCiphertextException({ message: 'The ciphertext is invalid or was made under another encryption context', $metadata: meta });

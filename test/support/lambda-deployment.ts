@@ -53,8 +53,8 @@ export function useLambdaDeployment(): LambdaDeployment {
     captureJsonLogLines(logLines);
     kms = installFakeKms(FAKE_KEY_ARN);
     eventBridge = mockClient(EventBridgeClient);
-    eventBridge.on(PutEventsCommand).callsFake((input: { Entries?: PutEventsRequestEntry[] }, getClient: () => unknown) => {
-      recordMockedCall(getClient(), 'events', 'PutEvents');
+    eventBridge.on(PutEventsCommand).callsFake(async (input: { Entries?: PutEventsRequestEntry[] }, getClient: () => unknown) => {
+      await recordMockedCall(getClient(), 'events', 'PutEvents');
       events.push(...(input.Entries ?? []));
       return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map((_, i) => ({ EventId: `e-${events.length + i}` })) };
     });
@@ -100,7 +100,7 @@ export function useLambdaDeployment(): LambdaDeployment {
     const h = await handler(name);
     // the function's clients exist once its (possibly renewed) cold start ran: record what they send
     (await import('../../lib/runtime/aws.js')).lambdaDeps(name);
-    recordCommandsOf(name);
+    await recordCommandsOf(name);
     const answer = await invoke(h, apiGatewayEvent(API_DOMAIN, init), lambdaContext());
     // as in Lambda, the invocation ends once the work it left (queued events, a pending commit) is done
     await (await import('../../lib/runtime/aws.js')).lambdaDeps(name).background.drain(10_000);
