@@ -15,7 +15,8 @@ export function buildAwsSdkLayer(root: string = mkdtempSync(join(tmpdir(), 'brok
 
 /**
  * The broker's AWS SDK layer: the SDK classes the broker uses (lib/aws-sdk-classes.ts) in one
- * minified file, at the versions package-lock.json pins, for every function that talks to AWS.
+ * minified file, EventBridge's (lib/aws-sdk-eventbridge.ts) in another, at the versions
+ * package-lock.json pins, for every function that talks to AWS.
  * Built by the local esbuild at synth time; `code` replaces it (tests that synthesize without
  * bundling).
  */
@@ -24,6 +25,6 @@ export function awsSdkLayer(scope: Construct, id: string, code?: lambda.Code): l
     code: code ?? lambda.Code.fromAsset(buildAwsSdkLayer()),
     compatibleRuntimes: [LAMBDA_RUNTIME],
     compatibleArchitectures: [LAMBDA_ARCHITECTURE],
-    description: 'LongPort token broker: the AWS SDK for JavaScript v3 classes its functions use, one minified file',
+    description: 'LongPort token broker: the AWS SDK for JavaScript v3 classes its functions use, tree-shaken and minified',
   });
 }

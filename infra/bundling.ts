@@ -41,20 +41,21 @@ export const EXTERNAL_MODULES = ['@aws-sdk/*'];
  * names it in place of `BROKER_AWS_SDK_PACKAGE` (lib/aws-sdk.ts).
  */
 export const AWS_SDK_PACKAGE = 'longport-broker-aws-sdk';
-export const AWS_SDK_CLASSES = join(PROJECT_ROOT, 'lib', 'aws-sdk-classes.ts');
+/** The layer's entries: its main file, and EventBridge (`<package>/eventbridge`, loaded on first use). */
+const AWS_SDK_LAYER_ENTRIES = { index: join(PROJECT_ROOT, 'lib', 'aws-sdk-classes.ts'), eventbridge: join(PROJECT_ROOT, 'lib', 'aws-sdk-eventbridge.ts') };
 const DEFINE = { BROKER_AWS_SDK_PACKAGE: JSON.stringify(AWS_SDK_PACKAGE) };
 
-/** Where the layer's one file goes under the layer's root (`/opt` once deployed). */
-export const awsSdkLayerFile = (layerRoot: string): string => join(layerRoot, 'nodejs', 'node_modules', AWS_SDK_PACKAGE, 'index.js');
+/** Where the package goes under the layer's root (`/opt` once deployed). */
+export const awsSdkLayerPackage = (layerRoot: string): string => join(layerRoot, 'nodejs', 'node_modules', AWS_SDK_PACKAGE);
 
 /**
- * The layer's build: lib/aws-sdk-classes.ts and exactly what its names need from the SDK packages
- * (their ES module builds, so esbuild can leave out what no name uses), minified, as one CommonJS
- * file (a `require` from the bundles; the SDK's own `require`s of Node.js built-ins stay as they are).
+ * The layer's build: each entry and exactly what its names need from the SDK packages (their ES
+ * module builds, so esbuild can leave out what no name uses), minified, as a CommonJS file (a
+ * `require` from the bundles; the SDK's own `require`s of Node.js built-ins stay as they are).
  */
 export function awsSdkLayerBuild(layerRoot: string): BuildOptions {
   return {
-    entryPoints: [AWS_SDK_CLASSES],
+    entryPoints: AWS_SDK_LAYER_ENTRIES,
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -63,7 +64,7 @@ export function awsSdkLayerBuild(layerRoot: string): BuildOptions {
     sourcemap: false,
     keepNames: KEEP_NAMES,
     mainFields: ['module', 'main'],
-    outfile: awsSdkLayerFile(layerRoot),
+    outdir: awsSdkLayerPackage(layerRoot),
     absWorkingDir: PROJECT_ROOT,
     logLevel: 'warning',
   };

@@ -2,10 +2,11 @@
  * Every class and function the broker takes from the AWS SDK for JavaScript v3, by name: the
  * broker's code reaches them through lib/aws-sdk.ts, never from the packages (types aside).
  *
- * This module is also the entry of the broker's AWS SDK layer (infra/aws-sdk-layer.ts): esbuild
- * builds it, with exactly these names and what they need (tree-shaken, minified), into the one
- * file every deployed function loads at its cold start. A name missing here is a type error where
- * it is used, not a failure in AWS.
+ * This module is also the main entry of the broker's AWS SDK layer (infra/aws-sdk-layer.ts):
+ * esbuild builds it, with exactly these names and what they need (tree-shaken, minified), into the
+ * one file every deployed function loads at its cold start. A name missing here is a type error
+ * where it is used, not a failure in AWS. EventBridge has a module of its own
+ * (lib/aws-sdk-eventbridge.ts), loaded on first use.
  */
 import {
   ConditionalCheckFailedException,
@@ -34,12 +35,3 @@ export const dynamodb = { ConditionalCheckFailedException, CreateTableCommand, D
 export const document = { BatchGetCommand, BatchWriteCommand, DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand };
 export const util = { unmarshall };
 export const kms = { DecryptCommand, GenerateDataKeyCommand, KMSClient };
-
-/**
- * EventBridge, loaded on first use: a function publishes events only now and then, after its
- * answers, so most cold starts never load it (in the layer it is compiled, not run, until then).
- */
-export const eventBridge = async () => {
-  const { EventBridgeClient, PutEventsCommand } = await import('./aws-sdk-eventbridge.js');
-  return { EventBridgeClient, PutEventsCommand };
-};

@@ -1,5 +1,6 @@
 /**
  * The EventBridge classes the broker uses (see lib/aws-sdk-classes.ts), in a module of their own:
- * loaded on first use, and in the layer only these two and what they need.
+ * a function publishes events only now and then, after its answers, so it loads them on first use.
+ * The layer's second entry (`<package>/eventbridge`), built like the first.
  */
 export { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';

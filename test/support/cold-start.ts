@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildAwsSdkLayer } from '../../infra/aws-sdk-layer.js';
-import { awsSdkLayerFile, PROJECT_ROOT } from '../../infra/bundling.js';
+import { awsSdkLayerPackage, PROJECT_ROOT } from '../../infra/bundling.js';
 
 /**
  * A Lambda cold start, as near as this machine gets: a fresh Node.js process with a deployed
@@ -31,8 +31,8 @@ export function awsSdkLayerRoot(): string {
   return layerRoot;
 }
 
-/** The layer's one file, as a cold start loads it. */
-export const awsSdkLayerModule = (): string => awsSdkLayerFile(awsSdkLayerRoot());
+/** The layer's file `name` (`index.js`: what a cold start loads; `eventbridge.js`). */
+export const awsSdkLayerModule = (name = 'index.js'): string => join(awsSdkLayerPackage(awsSdkLayerRoot()), name);
 
 /** Runs `script` (an ES module) in a fresh process with {@link COLD_START_ENV} and the layer; answers the last line it printed. */
 export async function inFreshProcess(script: string, env: Record<string, string> = {}): Promise<string> {
