@@ -52,6 +52,8 @@ export const awsSdkLayerPackage = (layerRoot: string): string => join(layerRoot,
  * The layer's build: each entry and exactly what its names need from the SDK packages (their ES
  * module builds, so esbuild can leave out what no name uses), minified, as a CommonJS file (a
  * `require` from the bundles; the SDK's own `require`s of Node.js built-ins stay as they are).
+ * The clients' default credential chain is the environment's credentials alone
+ * (lib/aws-lambda-credentials.ts), as Lambda provides them.
  */
 export function awsSdkLayerBuild(layerRoot: string): BuildOptions {
   return {
@@ -65,6 +67,7 @@ export function awsSdkLayerBuild(layerRoot: string): BuildOptions {
     keepNames: KEEP_NAMES,
     mainFields: ['module', 'main'],
     outdir: awsSdkLayerPackage(layerRoot),
+    alias: { '@aws-sdk/credential-provider-node': join(PROJECT_ROOT, 'lib', 'aws-lambda-credentials.ts') },
     absWorkingDir: PROJECT_ROOT,
     logLevel: 'warning',
   };

@@ -17,7 +17,7 @@ import type * as EventBridgeClasses from './aws-sdk-eventbridge.js';
  *
  * Why a layer and not the SDK the Lambda runtime ships: the runtime's SDK is about 1 MB in 34
  * files, resolved and compiled at every cold start (about 120–160 ms on the bench machine); the
- * layer's main file holds only what the broker uses (about 50–80 ms), and it is the SDK version
+ * layer's main file holds only what the broker uses (about 40–60 ms), and it is the SDK version
  * package-lock.json pins and the tests ran, not whichever the runtime ships that month.
  */
 declare const BROKER_AWS_SDK_PACKAGE: string | undefined;
