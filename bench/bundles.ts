@@ -19,26 +19,34 @@ export async function measureBundles(runs = 5): Promise<{ bundle_kb: Record<stri
   const bundle_kb: Record<string, number> = {};
   const init_ms: Record<string, number> = {};
   const init_ms_broker_code: Record<string, number> = {};
+  const preloads: Record<string, string[]> = {};
+  const outfileOf = (name: string) => join(outdir, `${name}.mjs`);
   for (const name of names) {
-    const outfile = join(outdir, `${name}.mjs`);
     const options = esbuildOptionsFor(join(PROJECT_ROOT, 'functions', `${name}.ts`));
-    await build({ ...options, outfile, outExtension: undefined });
-    const code = await readFile(outfile, 'utf8');
+    await build({ ...options, outfile: outfileOf(name), outExtension: undefined });
+    const code = await readFile(outfileOf(name), 'utf8');
     bundle_kb[name] = Math.round((Buffer.byteLength(code) / 1024) * 10) / 10;
-    // a cold start: a fresh process imports the bundle, which loads the layer's AWS SDK at init
-    // (lib/aws-sdk.ts); the broker code's own share: the same, once every file that this import
-    // loaded besides the bundle (the layer's one file: nothing comes from node_modules) is in the
-    // module cache already
-    const loaded = await filesLoadedBy(outfile);
-    const sdkFiles = [...loaded.nodeModules, ...loaded.layer];
-    const total: number[] = [];
-    const brokerCode: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      total.push(Number(await inFreshProcess(`${timedImport(outfile)} console.log(t1 - t0);`)));
-      brokerCode.push(Number(await inFreshProcess(`import { createRequire } from 'node:module'; const load = createRequire(import.meta.url); for (const f of ${JSON.stringify(sdkFiles)}) load(f); ${timedImport(outfile)} console.log(t1 - t0);`)));
+    // the files this bundle's import loads besides itself: the layer's main file (nothing comes
+    // from node_modules), preloaded to time the broker code's own share
+    const loaded = await filesLoadedBy(outfileOf(name));
+    preloads[name] = [...loaded.nodeModules, ...loaded.layer];
+  }
+  // a cold start: a fresh process imports the bundle, which loads the layer's AWS SDK at init
+  // (lib/aws-sdk.ts); the broker code's own share: the same, with the layer in the module cache
+  // already. One run of every function in turn, `runs` times: a slow stretch of this shared machine
+  // falls on all functions alike, not on the one whose runs it happens to meet.
+  const total: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  const brokerCode: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let i = 0; i < runs; i++) {
+    for (const name of names) {
+      const file = outfileOf(name);
+      total[name]!.push(Number(await inFreshProcess(`${timedImport(file)} console.log(t1 - t0);`)));
+      brokerCode[name]!.push(Number(await inFreshProcess(`import { createRequire } from 'node:module'; const load = createRequire(import.meta.url); for (const f of ${JSON.stringify(preloads[name])}) load(f); ${timedImport(file)} console.log(t1 - t0);`)));
     }
-    init_ms[name] = round(median(total), 1);
-    init_ms_broker_code[name] = round(median(brokerCode), 1);
+  }
+  for (const name of names) {
+    init_ms[name] = round(median(total[name]!), 1);
+    init_ms_broker_code[name] = round(median(brokerCode[name]!), 1);
   }
   const aws_sdk_layer_kb = Math.round(((await stat(awsSdkLayerModule())).size / 1024) * 10) / 10;
   return { bundle_kb, aws_sdk_layer_kb, init_ms, init_ms_broker_code };
