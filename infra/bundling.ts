@@ -45,8 +45,10 @@ export const AWS_SDK_PACKAGE = 'longport-broker-aws-sdk';
 const AWS_SDK_LAYER_ENTRIES = { index: join(PROJECT_ROOT, 'lib', 'aws-sdk-classes.ts'), eventbridge: join(PROJECT_ROOT, 'lib', 'aws-sdk-eventbridge.ts') };
 const DEFINE = { BROKER_AWS_SDK_PACKAGE: JSON.stringify(AWS_SDK_PACKAGE) };
 
-/** Where the package goes under the layer's root (`/opt` once deployed). */
-export const awsSdkLayerPackage = (layerRoot: string): string => join(layerRoot, 'nodejs', 'node_modules', AWS_SDK_PACKAGE);
+/** Where a Node.js layer's packages go under its root (`/opt` once deployed: Lambda puts it on `NODE_PATH`). */
+export const layerNodePath = (layerRoot: string): string => join(layerRoot, 'nodejs', 'node_modules');
+/** Where the package goes under the layer's root. */
+export const awsSdkLayerPackage = (layerRoot: string): string => join(layerNodePath(layerRoot), AWS_SDK_PACKAGE);
 
 /**
  * The layer's build: each entry and exactly what its names need from the SDK packages (their ES

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildAwsSdkLayer } from '../../infra/aws-sdk-layer.js';
-import { awsSdkLayerPackage, PROJECT_ROOT } from '../../infra/bundling.js';
+import { awsSdkLayerPackage, layerNodePath, PROJECT_ROOT } from '../../infra/bundling.js';
 
 /**
  * A Lambda cold start, as near as this machine gets: a fresh Node.js process with a deployed
@@ -37,7 +37,7 @@ export const awsSdkLayerModule = (name = 'index.js'): string => join(awsSdkLayer
 /** Runs `script` (an ES module) in a fresh process with {@link COLD_START_ENV} and the layer; answers the last line it printed. */
 export async function inFreshProcess(script: string, env: Record<string, string> = {}): Promise<string> {
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
-    env: { PATH: process.env.PATH, ...COLD_START_ENV, NODE_PATH: join(awsSdkLayerRoot(), 'nodejs', 'node_modules'), ...env },
+    env: { PATH: process.env.PATH, ...COLD_START_ENV, NODE_PATH: layerNodePath(awsSdkLayerRoot()), ...env },
     cwd: PROJECT_ROOT,
     encoding: 'utf8',
   });
