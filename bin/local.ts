@@ -19,8 +19,24 @@ const bold = (s: string) => (isTty ? `\x1b[1m${s}\x1b[0m` : s);
 const toStdout = batchedSink((chunk) => process.stdout.write(chunk));
 const log = createLogger({ sink: (line) => toStdout(dim(line)), level: process.env.BROKER_LOG_LEVEL === 'debug' ? 'debug' : 'info' });
 
+/**
+ * The AWS SDK's releases after the first week of January 2027 need this Node.js major or newer. On
+ * an older Node.js the SDK says so in an eight-line warning, in the middle of the banner; the banner
+ * says it in one line instead (unless the SDK's warning was switched off already).
+ */
+const AWS_SDK_NODE_MAJOR = 22;
+
+function nodeNotice(): string | undefined {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major >= AWS_SDK_NODE_MAJOR || process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED === 'true') return undefined;
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  return `Node.js ${process.versions.node} runs local mode; AWS SDK releases after the first week of January 2027 need Node.js ${AWS_SDK_NODE_MAJOR} or newer (https://a.co/c895JFp)`;
+}
+
 async function main(): Promise<void> {
   console.log(bold('longport-token-broker — local mode'));
+  const notice = nodeNotice();
+  if (notice) console.log(`  ! ${notice}`);
   const broker = await startLocalBroker({ log, progress: (line) => console.log(`  ✓ ${line}`) });
   const { config } = broker.deps;
   console.log(`  ✓ ${adminTokenLine(broker.adminToken, broker.adminTokenFile)}`);

@@ -263,6 +263,24 @@ describe('the start banner', () => {
     for (let i = 0; i + 5 <= token.length; i++) expect(printed).not.toContain(token.slice(i, i + 5));
   }, 90_000);
 
+  it("on a Node.js older than 22, npm start says in one line that later AWS SDK releases need Node.js 22, in place of the SDK's own warning", async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'lpb-banner-node-'));
+    // as a user's environment: the SDK's warning is not switched off
+    const started = await startBrokerProcess({
+      via: 'npm',
+      env: { PORT: '0', BROKER_DATA_DIR: dataDir, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '', DYNAMODB_ENDPOINT: dynamoEndpoint(), BROKER_TABLE_NAME: `banner-${randomBytes(4).toString('hex')}` },
+    });
+    children.push(started);
+
+    await started.stop();
+    const printed = started.output();
+
+    const notice = `! Node.js ${process.versions.node} runs local mode; AWS SDK releases after the first week of January 2027 need Node.js 22 or newer`;
+    if (Number(process.versions.node.split('.')[0]) < 22) expect(printed).toContain(notice);
+    else expect(printed).not.toContain(notice);
+    expect(printed).not.toContain('NodeVersionSupportWarning');
+  }, 90_000);
+
   it('npm start never prints an admin token that came from the environment', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'lpb-banner-env-'));
     const fromEnv = `env-${randomBytes(24).toString('base64url')}`;
