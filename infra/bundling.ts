@@ -36,14 +36,17 @@ export const ESM_REQUIRE_SHIM = "import { createRequire as createBundleRequire }
 export const EXTERNAL_MODULES = ['@aws-sdk/*'];
 
 /**
- * The package the broker's AWS SDK layer holds (`nodejs/node_modules/<name>/index.js`, found by
- * `require` through Lambda's `NODE_PATH`), built from lib/aws-sdk-classes.ts; every function bundle
- * names it in place of `BROKER_AWS_SDK_PACKAGE` (lib/aws-sdk.ts).
+ * The package the broker's AWS SDK layer holds (`nodejs/node_modules/<name>/`, found by `require`
+ * through Lambda's `NODE_PATH`): `index.js`, built from lib/aws-sdk-classes.ts, and `eventbridge.js`,
+ * from lib/aws-sdk-eventbridge.ts (loaded on first use). Every function bundle names the modules a
+ * `require` loads in place of `BROKER_AWS_SDK_PACKAGE` and `BROKER_AWS_SDK_EVENTBRIDGE` (lib/aws-sdk.ts).
  */
-export const AWS_SDK_PACKAGE = 'longport-broker-aws-sdk';
-/** The layer's entries: its main file, and EventBridge (`<package>/eventbridge`, loaded on first use). */
-const AWS_SDK_LAYER_ENTRIES = { index: join(PROJECT_ROOT, 'lib', 'aws-sdk-classes.ts'), eventbridge: join(PROJECT_ROOT, 'lib', 'aws-sdk-eventbridge.ts') };
-const DEFINE = { BROKER_AWS_SDK_PACKAGE: JSON.stringify(AWS_SDK_PACKAGE) };
+const AWS_SDK_PACKAGE = 'longport-broker-aws-sdk';
+const EVENTBRIDGE_ENTRY = 'eventbridge';
+const AWS_SDK_LAYER_ENTRIES = { index: join(PROJECT_ROOT, 'lib', 'aws-sdk-classes.ts'), [EVENTBRIDGE_ENTRY]: join(PROJECT_ROOT, 'lib', 'aws-sdk-eventbridge.ts') };
+/** What a bundle `require`s: the package's main file, and EventBridge's. */
+export const AWS_SDK_MODULES = { main: AWS_SDK_PACKAGE, eventBridge: `${AWS_SDK_PACKAGE}/${EVENTBRIDGE_ENTRY}` } as const;
+const DEFINE = { BROKER_AWS_SDK_PACKAGE: JSON.stringify(AWS_SDK_MODULES.main), BROKER_AWS_SDK_EVENTBRIDGE: JSON.stringify(AWS_SDK_MODULES.eventBridge) };
 
 /** Where a Node.js layer's packages go under its root (`/opt` once deployed: Lambda puts it on `NODE_PATH`). */
 export const layerNodePath = (layerRoot: string): string => join(layerRoot, 'nodejs', 'node_modules');

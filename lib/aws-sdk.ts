@@ -9,8 +9,9 @@ import type * as EventBridgeClasses from './aws-sdk-eventbridge.js';
  *   into a tree-shaken, minified CommonJS file of one package, `require`d by name (the EventBridge
  *   one as `<package>/eventbridge`). Lambda resolves it from the layer (`/opt/nodejs/node_modules`,
  *   on `NODE_PATH`), as any `require` from a layer.
- *   The function bundles name that package: esbuild replaces `BROKER_AWS_SDK_PACKAGE`
- *   (infra/bundling.ts), and drops the other branch, so no bundle holds any of the SDK.
+ *   The function bundles name those modules: esbuild replaces `BROKER_AWS_SDK_PACKAGE` and
+ *   `BROKER_AWS_SDK_EVENTBRIDGE` (infra/bundling.ts), and drops the other branches, so no bundle
+ *   holds any of the SDK.
  * - Everywhere else (local mode, tests, tools): those modules themselves, which import the
  *   packages from node_modules. Same classes as the tests' own imports of the packages (one module
  *   cache), so aws-sdk-client-mock and `instanceof` see no difference.
@@ -21,6 +22,7 @@ import type * as EventBridgeClasses from './aws-sdk-eventbridge.js';
  * package-lock.json pins and the tests ran, not whichever the runtime ships that month.
  */
 declare const BROKER_AWS_SDK_PACKAGE: string | undefined;
+declare const BROKER_AWS_SDK_EVENTBRIDGE: string | undefined;
 
 const load = createRequire(import.meta.url);
 const sdk: typeof Classes = typeof BROKER_AWS_SDK_PACKAGE === 'string' ? (load(BROKER_AWS_SDK_PACKAGE) as typeof Classes) : await import('./aws-sdk-classes.js');
@@ -31,4 +33,4 @@ export const dynamodbUtil = sdk.util;
 export const kmsSdk = sdk.kms;
 /** EventBridge is loaded on first use: a function publishes events only now and then, after its answers. */
 export const eventBridgeSdk = async (): Promise<typeof EventBridgeClasses> =>
-  typeof BROKER_AWS_SDK_PACKAGE === 'string' ? (load(`${BROKER_AWS_SDK_PACKAGE}/eventbridge`) as typeof EventBridgeClasses) : await import('./aws-sdk-eventbridge.js');
+  typeof BROKER_AWS_SDK_EVENTBRIDGE === 'string' ? (load(BROKER_AWS_SDK_EVENTBRIDGE) as typeof EventBridgeClasses) : await import('./aws-sdk-eventbridge.js');

@@ -7,7 +7,7 @@ import { build, type Metafile } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { entryOf } from '../../infra/broker-function.js';
-import { AWS_SDK_PACKAGE, BUNDLING, esbuildOptionsFor, ESBUILD_TARGET, LAMBDA_RUNTIME, PROJECT_ROOT } from '../../infra/bundling.js';
+import { AWS_SDK_MODULES, BUNDLING, esbuildOptionsFor, ESBUILD_TARGET, LAMBDA_RUNTIME, PROJECT_ROOT } from '../../infra/bundling.js';
 import { FUNCTIONS } from '../../infra/token-broker.js';
 import type { FunctionName } from '../../infra/routes.js';
 import * as classes from '../../lib/aws-sdk-classes.js';
@@ -80,7 +80,7 @@ beforeAll(async () => {
 
 describe('bundling', () => {
   it('uses the same esbuild settings as the deployed functions', () => {
-    const define = { BROKER_AWS_SDK_PACKAGE: JSON.stringify(AWS_SDK_PACKAGE) };
+    const define = { BROKER_AWS_SDK_PACKAGE: JSON.stringify(AWS_SDK_MODULES.main), BROKER_AWS_SDK_EVENTBRIDGE: JSON.stringify(AWS_SDK_MODULES.eventBridge) };
     expect(BUNDLING).toMatchObject({ format: 'esm', minify: true, sourceMap: false, keepNames: false, target: ESBUILD_TARGET, externalModules: ['@aws-sdk/*'], define, forceDockerBundling: false });
     expect(esbuildOptionsFor('x.ts')).toMatchObject({ format: 'esm', minify: true, sourcemap: false, keepNames: false, target: ESBUILD_TARGET, external: ['@aws-sdk/*'], define });
     expect(LAMBDA_RUNTIME.name).toBe(`nodejs${ESBUILD_TARGET.replace('node', '')}.x`);
@@ -114,6 +114,10 @@ describe('bundling', () => {
     expect(await filesLoadedBy(await writtenBundleOf(name))).toEqual({ nodeModules: [], layer: [awsSdkLayerModule()] });
   });
 
+  it.each(NAMES.filter((n) => FUNCTIONS[n].events))("functions/%s.ts (it publishes events) takes EventBridge from the layer's second module, by the name infra/bundling.ts gives it", (name) => {
+    expect(bundleOf(name).code).toContain(JSON.stringify(AWS_SDK_MODULES.eventBridge));
+  });
+
   it.each(NAMES)('functions/%s.ts makes at its cold start only the named schemas of its own routes’ input: no answer’s, no other function’s', async (name) => {
     const file = await writtenBundleOf(name);
     const made = await inFreshProcess(`await import(${JSON.stringify(file)}); console.log(JSON.stringify([...(globalThis.__zod_globalRegistry?._idmap.keys() ?? [])].sort()));`);
@@ -136,9 +140,9 @@ describe("the broker's AWS SDK layer", () => {
     // minified, a class's own name is lost; what the broker and the SDK read is an error's `name`
     const shape = (sdk: Record<string, unknown>) => Object.fromEntries(Object.entries(sdk).map(([group, members]) => [group, Object.fromEntries(Object.entries(members as object).map(([n, v]) => [n, typeof v]))]));
     const inLayer = await inFreshProcess(
-      `import { createRequire } from 'node:module'; const sdk = createRequire(import.meta.url)(${JSON.stringify(AWS_SDK_PACKAGE)}); const shape = ${shape.toString()};
+      `import { createRequire } from 'node:module'; const sdk = createRequire(import.meta.url)(${JSON.stringify(AWS_SDK_MODULES.main)}); const shape = ${shape.toString()};
       const errors = ['ConditionalCheckFailedException', 'ResourceInUseException', 'TransactionCanceledException'].map((n) => new sdk.dynamodb[n]({ message: 'm', $metadata: {} }).name);
-      const eventBridge = createRequire(import.meta.url)(${JSON.stringify(`${AWS_SDK_PACKAGE}/eventbridge`)});
+      const eventBridge = createRequire(import.meta.url)(${JSON.stringify(AWS_SDK_MODULES.eventBridge)});
       console.log(JSON.stringify({ shape: shape(sdk), eventBridge: Object.keys(eventBridge), errors }));`,
     );
 
@@ -178,11 +182,11 @@ describe("the broker's AWS SDK layer", () => {
     await writeFile(profileFile, '[profile other]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret\n[other]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret\n');
     try {
       const out = await inFreshProcess(
-        `import { createRequire } from 'node:module'; const sdk = createRequire(import.meta.url)(${JSON.stringify(AWS_SDK_PACKAGE)});
+        `import { createRequire } from 'node:module'; const sdk = createRequire(import.meta.url)(${JSON.stringify(AWS_SDK_MODULES.main)});
         const settings = { endpoint: ${JSON.stringify(endpoint)}, region: 'us-east-1' };
         const kms = new sdk.kms.KMSClient(settings);
         const plain = await kms.send(new sdk.kms.DecryptCommand({ CiphertextBlob: new Uint8Array([1, 2, 3]), EncryptionContext: { tenant: 'acme' } }));
-        const { EventBridgeClient, PutEventsCommand } = createRequire(import.meta.url)(${JSON.stringify(`${AWS_SDK_PACKAGE}/eventbridge`)});
+        const { EventBridgeClient, PutEventsCommand } = createRequire(import.meta.url)(${JSON.stringify(AWS_SDK_MODULES.eventBridge)});
         const put = await new EventBridgeClient(settings).send(new PutEventsCommand({ Entries: [{ EventBusName: 'bus', Source: 's', DetailType: 'd', Detail: '{}' }] }));
         console.log(JSON.stringify({ plaintext: Buffer.from(plain.Plaintext).toString(), eventId: put.Entries[0].EventId }));`,
         // the SDK's default chain would take this profile over the environment's keys
