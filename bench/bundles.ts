@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { esbuildOptionsFor, PROJECT_ROOT } from '../infra/bundling.js';
@@ -24,8 +24,7 @@ export async function measureBundles(runs = 5): Promise<{ bundle_kb: Record<stri
   for (const name of names) {
     const options = esbuildOptionsFor(join(PROJECT_ROOT, 'functions', `${name}.ts`));
     await build({ ...options, outfile: outfileOf(name), outExtension: undefined });
-    const code = await readFile(outfileOf(name), 'utf8');
-    bundle_kb[name] = Math.round((Buffer.byteLength(code) / 1024) * 10) / 10;
+    bundle_kb[name] = await kbOf(outfileOf(name));
     // the files this bundle's import loads besides itself: the layer's main file (nothing comes
     // from node_modules), preloaded to time the broker code's own share
     const loaded = await filesLoadedBy(outfileOf(name));
@@ -48,7 +47,9 @@ export async function measureBundles(runs = 5): Promise<{ bundle_kb: Record<stri
     init_ms[name] = round(median(total[name]!), 1);
     init_ms_broker_code[name] = round(median(brokerCode[name]!), 1);
   }
-  const aws_sdk_layer_kb = Math.round(((await stat(awsSdkLayerModule())).size / 1024) * 10) / 10;
-  return { bundle_kb, aws_sdk_layer_kb, init_ms, init_ms_broker_code };
+  return { bundle_kb, aws_sdk_layer_kb: await kbOf(awsSdkLayerModule()), init_ms, init_ms_broker_code };
 }
+
+/** A file's size in KiB, to a tenth. */
+const kbOf = async (file: string): Promise<number> => round((await stat(file)).size / 1024, 1);
 
