@@ -31,8 +31,8 @@ export function awsSdkLayerRoot(): string {
   return layerRoot;
 }
 
-/** The layer's file `name` (`index.js`: what a cold start loads; `eventbridge.js`). */
-export const awsSdkLayerModule = (name = 'index.js'): string => join(awsSdkLayerPackage(awsSdkLayerRoot()), name);
+/** The layer's main file, what a cold start loads. */
+export const awsSdkLayerModule = (): string => join(awsSdkLayerPackage(awsSdkLayerRoot()), 'index.js');
 
 /** Runs `script` (an ES module) in a fresh process with {@link COLD_START_ENV} and the layer; answers the last line it printed. */
 export async function inFreshProcess(script: string, env: Record<string, string> = {}): Promise<string> {
