@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { BrokerDeps } from '../lib/broker/deps.js';
 import { runRefresher } from '../lib/broker/refresher.js';
 import { loadConfig } from '../lib/config.js';
@@ -11,6 +11,7 @@ import type { DataKeyProvider } from '../lib/crypto/token-cipher.js';
 import { localPublisher } from '../lib/events.js';
 import { buildBrokerApp } from '../lib/http/broker-app.js';
 import { brokerRequestListener } from '../lib/http/node-listener.js';
+import { cachedTokenLane } from '../lib/http/token-lane.js';
 import { ALL_GROUPS } from '../lib/http/routes/index.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { assembleDeps } from '../lib/runtime/assemble.js';
@@ -88,7 +89,7 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
     const app = buildBrokerApp(deps, ALL_GROUPS);
     // the operator console (CONTRACT.md): served by the broker itself in local mode
     app.route('/', consoleRoutes());
-    const server = await listen(app.fetch, config.local.port);
+    const server = await listen(brokerRequestListener(app.fetch, cachedTokenLane(deps)), config.local.port);
     const port = (server.address() as AddressInfo).port;
     const url = `http://127.0.0.1:${port}`;
 
@@ -119,9 +120,9 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
   }
 }
 
-async function listen(fetch: (req: Request) => Response | Promise<Response>, port: number): Promise<Server> {
+async function listen(listener: RequestListener, port: number): Promise<Server> {
   return new Promise((res, rej) => {
-    const server = createServer(brokerRequestListener(fetch));
+    const server = createServer(listener);
     server.once('error', (err: NodeJS.ErrnoException) =>
       rej(err.code === 'EADDRINUSE' ? new Error(`port ${port} is in use: stop the other process or set PORT to a free port`) : err),
     );

@@ -15,9 +15,14 @@ export interface Caller {
  * (admin ⊇ service). The answer never depends on whether the tenant or account exists.
  */
 export function requireAccess(caller: Caller, tenant: string, need: Role): void {
+  if (!mayAccess(caller, tenant, need)) throw new BrokerError('forbidden', 403, `this caller may not ${need === 'admin' ? 'administer' : 'read tokens of'} tenant ${tenant}`);
+}
+
+/** Whether {@link requireAccess} lets the caller reach the tenant with the role a route needs. */
+export function mayAccess(caller: Caller, tenant: string, need: Role): boolean {
   const tenantOk = reachesEveryTenant(caller) || caller.tenants.includes(tenant);
   const roleOk = need === 'service' || caller.role === 'admin';
-  if (!tenantOk || !roleOk) throw new BrokerError('forbidden', 403, `this caller may not ${need === 'admin' ? 'administer' : 'read tokens of'} tenant ${tenant}`);
+  return tenantOk && roleOk;
 }
 
 /** A caller has at least the role a route needs (admin ⊇ service), for routes that name no tenant. */

@@ -33,6 +33,8 @@ export async function getToken(
   options: { mode: RefreshMode; minTtlS: number; deadline: number },
 ): Promise<ServedToken> {
   requireAccess(caller, target.tenant, 'service');
+  const hit = options.mode === 'ensure' ? servedFromMemory(deps, caller, target, options.minTtlS) : undefined;
+  if (hit) return hit;
   // counts are written in the background of a read once the oldest is 30 s old, and never delay its answer
   deps.readCounts.flushIfDue();
   try {
@@ -48,9 +50,21 @@ export async function getToken(
 }
 
 /**
- * A read served from memory to a caller known to hold its `token.read` answers at once, not with a
- * promise (no I/O, nothing awaited): the hot path of every service. A revalidation, a read from the
- * store or a refresh, and a caller's first exposure to a token are awaited.
+ * A cache hit: the token of `GET …/token` is in memory with `minTtlS` left, validated within the
+ * cache's bound, and the caller is known to hold its `token.read`. It is answered at once, not with
+ * a promise (no I/O, nothing awaited), and counted: the hot path of every service. Anything else is
+ * undefined, and nothing was done. The caller's access to the tenant is checked before.
+ */
+export function servedFromMemory(deps: BrokerDeps, caller: Caller, target: { tenant: string; account: string }, minTtlS: number): ServedToken | undefined {
+  const found = deps.tokenCache.lookup(TokenCache.key(target.tenant, target.account), deps.clock(), minTtlS * 1000);
+  if (found?.state !== 'fresh' || !holdsTokenRead(caller.id, found.entry)) return undefined;
+  deps.readCounts.flushIfDue();
+  return answered(deps, caller, target, found.entry, 'hit', false);
+}
+
+/**
+ * A read the cache answers without I/O is answered at once, not with a promise. A revalidation, a
+ * read from the store or a refresh, and a caller's first exposure to a token are awaited.
  */
 function serveToken(
   deps: BrokerDeps,

@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.js';
 import type { AccessFields, AppEnv } from './app-env.js';
-import { matchRoute, routeKey } from './route-table.js';
+import { matchRoute, routeKey, type Route } from './route-table.js';
 
 /**
  * Adds what a layer learnt of the request (tenant, account, generation, …) to its access log line.
@@ -50,15 +50,19 @@ export function accessLog(log: Logger, now: () => number = () => performance.now
         if (!write) suppressed += 1;
       }
       if (write) {
-        const route = c.get('route');
-        // built with assignments, not spreads (see noteAccess)
-        const line: Record<string, unknown> = { method: c.req.method, route: route ? routeKey(route) : 'unmatched', status, durationMs: Math.round((now() - started) * 100) / 100 };
-        Object.assign(line, c.get('access'));
-        if (caller) line.caller = caller.id;
-        else if (suppressed > 0) line.suppressedSinceLast = suppressed;
+        const line = accessLine(c.req.method, c.get('route'), status, now() - started, c.get('access'), caller?.id);
+        if (!caller && suppressed > 0) line.suppressedSinceLast = suppressed;
         log.info('http.access', line);
         if (!caller) suppressed = 0;
       }
     }
   };
+}
+
+/** The fields of a request's `http.access` line, built with assignments, not spreads (see {@link noteAccess}). */
+export function accessLine(method: string, route: Route | undefined, status: number, durationMs: number, access: AccessFields | undefined, callerId: string | undefined): Record<string, unknown> {
+  const line: Record<string, unknown> = { method, route: route ? routeKey(route) : 'unmatched', status, durationMs: Math.round(durationMs * 100) / 100 };
+  Object.assign(line, access);
+  if (callerId !== undefined) line.caller = callerId;
+  return line;
 }

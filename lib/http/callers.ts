@@ -33,23 +33,28 @@ function identify(c: Context<AppEnv>, config: BrokerDeps['config']): Caller {
     if (!iam?.userArn) throw new BrokerError('unauthorized', 401, 'this route needs a SigV4-signed request (IAM authorization)');
     return { id: iam.userArn, role: 'admin', tenants: '*' };
   }
-  const header = authorizationOf(c);
-  const match = /^Bearer ([\x21-\x7E]{1,512})$/.exec(header);
-  if (!match) throw new BrokerError('unauthorized', 401, 'send Authorization: Bearer <admin token or API key>');
-  const caller = callerFromBearer(match[1]!, config.local.adminToken, config.local.apiKeys);
+  const raw = c.env?.incoming?.rawHeaders;
+  // on the local server the header is read from the request's raw headers: asking the Fetch
+  // `Headers` for it builds them whole, which costs a token read served from memory several µs
+  const presented = bearerOf(raw ? authorizationIn(raw) : (c.req.header('authorization') ?? ''));
+  if (!presented) throw new BrokerError('unauthorized', 401, 'send Authorization: Bearer <admin token or API key>');
+  const caller = localCaller(presented, config);
   if (!caller) throw new BrokerError('unauthorized', 401, 'the bearer token is not a known admin token or API key');
   return caller;
 }
 
+/** The token an Authorization header presents as `Bearer <token>`, if it does. */
+export const bearerOf = (header: string): string | undefined => BEARER.exec(header)?.[1];
+const BEARER = /^Bearer ([\x21-\x7E]{1,512})$/;
+
+/** Local mode: the caller a presented bearer token is (the admin token or a `BROKER_API_KEYS` key), if any. */
+export const localCaller = (presented: string, config: BrokerDeps['config']): Caller | undefined => callerFromBearer(presented, config.local.adminToken, config.local.apiKeys);
+
 /**
- * The request's Authorization header; two of them are none (as the Fetch `Headers` would join them,
- * which no bearer pattern matches). On the local server it is read from the request's raw headers:
- * asking the Fetch `Headers` for it builds them whole, which costs a token read served from memory
- * several µs.
+ * The Authorization header of a request's raw headers (Node.js's `rawHeaders`: name, value, …);
+ * two of them are none (as the Fetch `Headers` would join them, which no bearer pattern matches).
  */
-function authorizationOf(c: Context<AppEnv>): string {
-  const raw = c.env?.incoming?.rawHeaders;
-  if (!raw) return c.req.header('authorization') ?? '';
+export function authorizationIn(raw: string[]): string {
   let found: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { getQueryParams } from 'hono/utils/url';
 import type * as z from 'zod/mini';
 import { requireAccess, requireRole } from '../broker/callers.js';
 import { BrokerError } from '../errors.js';
@@ -17,8 +18,7 @@ export function mountGroup<D>(app: App, group: AnyRouteGroup<D>, deps: D): void 
   for (const route of routesOf(group.fn)) {
     const handler = (group.handlers as Record<string, RouteHandler<RouteId, D> | undefined>)[route.id];
     if (!handler) throw new Error(`the ${group.fn} route group has no handler for ${routeKey(route)}`);
-    // this route's schemas, made now: no other route's
-    const schemas = { params: route.request?.params?.(), query: route.request?.query?.(), body: route.request?.body?.schema() };
+    const schemas = inputSchemas(route);
     const bodyRequired = route.request?.body?.required ?? false;
     app.on(route.method, honoPath(route.path), async (c) => {
       c.set('route', route);
@@ -64,14 +64,30 @@ function assertSameAsGateway(c: Context<AppEnv>, route: Route, params: Record<st
 
 /** The query as one value per name: a repeated parameter is refused (which value would count?). */
 function singleValued(c: Context<AppEnv>): Record<string, string> {
+  const query = singleValuedQuery(c.req.url);
+  if (!query) throw invalid('query: the request repeats a parameter');
+  return query;
+}
+
+/**
+ * The query of a URL as one value per name, read as Hono reads it (`c.req.queries()`); undefined
+ * when it repeats a parameter. Hono looks for the query after the eighth character (past
+ * `https://`): a request target of a `/v1` route has it further on.
+ */
+export function singleValuedQuery(url: string): Record<string, string> | undefined {
   const out: Record<string, string> = {};
   // most requests have no query: nothing to parse
-  if (!c.req.url.includes('?')) return out;
-  for (const [name, values] of Object.entries(c.req.queries())) {
-    if (values.length > 1) throw invalid('query: the request repeats a parameter');
+  if (!url.includes('?')) return out;
+  for (const [name, values] of Object.entries(getQueryParams(url) as Record<string, string[]>)) {
+    if (values.length > 1) return undefined;
     out[name] = values[0]!;
   }
   return out;
+}
+
+/** The schemas of a route's input, made now: no other route's. */
+export function inputSchemas(route: Route): { params?: z.ZodMiniType; query?: z.ZodMiniType; body?: z.ZodMiniType } {
+  return { params: route.request?.params?.(), query: route.request?.query?.(), body: route.request?.body?.schema() };
 }
 
 /** A JSON body: `application/json` only; an absent optional body reads as `{}`. */

@@ -259,13 +259,30 @@ export const routeKey = (route: { method: string; path: string }): string => `${
 /** Hono's spelling of a path template: `/v1/tenants/:tenant`. */
 export const honoPath = (path: string): string => path.replace(/\{(\w+)\}/g, ':$1');
 
+/** Each route's path template as a pattern, a parameter in each group: `{tenant}` is one segment. */
 const MATCHERS = ROUTE_LIST.map((route) => ({
   route,
-  pattern: new RegExp(`^${route.path.replace(/[.]/g, '\\.').replace(/\{\w+\}/g, '[^/]+')}$`),
+  names: [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!),
+  pattern: new RegExp(`^${route.path.replace(/[.]/g, '\\.').replace(/\{\w+\}/g, '([^/]+)')}$`),
 }));
 
 /** The route of the table a request's method and path match, if any (as API Gateway would match it). */
 export function matchRoute(method: string, path: string): Route | undefined {
   for (const { route, pattern } of MATCHERS) if (route.method === method && pattern.test(path)) return route;
   return undefined;
+}
+
+/**
+ * Reads the path parameters of a path the route's template matches, as the path spells them (not
+ * decoded); undefined when it does not match.
+ */
+export function pathParamsReader(route: Route): (path: string) => Record<string, string> | undefined {
+  const { pattern, names } = MATCHERS.find((m) => m.route.id === route.id)!;
+  return (path) => {
+    const found = pattern.exec(path);
+    if (!found) return undefined;
+    const params: Record<string, string> = {};
+    names.forEach((name, i) => (params[name] = found[i + 1]!));
+    return params;
+  };
 }

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { brokerRequestListener } from '../../lib/http/node-listener.js';
+import { brokerRequestListener, type Lane } from '../../lib/http/node-listener.js';
 import type { AddressInfo } from 'node:net';
 import { startHarness, type Harness } from './harness.js';
 
@@ -15,17 +15,18 @@ export interface RunningServer {
 }
 
 /**
- * Serves `fetch` with @hono/node-server on a free loopback port. With `host: 'localhost'` it listens on
- * both 127.0.0.1 and ::1 (same port), whichever one the browser tries first.
+ * Serves `fetch` with @hono/node-server on a free loopback port, behind `lane` if given (as the local
+ * server serves its app behind the token lane). With `host: 'localhost'` it listens on both 127.0.0.1
+ * and ::1 (same port), whichever one the browser tries first.
  */
-export async function serveFetch(fetch: FetchHandler, options: { host?: 'localhost' | '127.0.0.1' } = {}): Promise<RunningServer> {
+export async function serveFetch(fetch: FetchHandler, options: { host?: 'localhost' | '127.0.0.1'; lane?: Lane } = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
-  const v4 = await listen(fetch, '127.0.0.1', 0);
+  const v4 = await listen(fetch, '127.0.0.1', 0, options.lane);
   const port = (v4.address() as AddressInfo).port;
   const servers = [v4];
   if (host === 'localhost') {
     // best effort: without IPv6 on loopback, every client falls back to 127.0.0.1 anyway
-    const v6 = await listen(fetch, '::1', port).catch(() => undefined);
+    const v6 = await listen(fetch, '::1', port, options.lane).catch(() => undefined);
     if (v6) servers.push(v6);
   }
   return { port, url: `http://${host}:${port}`, close: () => Promise.all(servers.map(closeServer)).then(() => undefined) };
@@ -50,8 +51,8 @@ export async function serveHarness(options: Parameters<typeof startHarness>[0] =
   return { h, server, close: async () => void (await Promise.all([server.close(), h.close()])) };
 }
 
-function listen(fetch: FetchHandler, hostname: string, port: number): Promise<Server> {
-  const server = createServer(brokerRequestListener(fetch));
+function listen(fetch: FetchHandler, hostname: string, port: number, lane?: Lane): Promise<Server> {
+  const server = createServer(brokerRequestListener(fetch, lane));
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, hostname, () => {
