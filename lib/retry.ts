@@ -22,6 +22,8 @@ export interface RetryPolicy {
 
 const transientUpstream = (failure: BrokerError) => failure.code === 'upstream_unavailable';
 const lostCompareAndSet = (failure: BrokerError) => failure.code === 'conflict';
+/** A compare-and-set lost to a concurrent writer, or its transaction to a concurrent transaction. */
+const lostRace = (failure: BrokerError) => lostCompareAndSet(failure) || failure instanceof TransactionContention;
 
 /**
  * The refresh grant (RFC 6749 §6) towards the provider: a provider outage (`upstream_unavailable`)
@@ -77,6 +79,19 @@ export class UnfinishedAttempt extends BrokerError {
 }
 
 /**
+ * A DynamoDB transaction canceled because another one wrote one of its items at the same moment
+ * (`TransactionConflict`): it wrote nothing, and the same transaction may land in a moment. Left
+ * over after the last attempt ({@link TRANSACTION_CONTENTION}), it is the 503 the caller sees, with
+ * its `Retry-After`: the store is busy, the request is not wrong (CONTRACT.md: 503 is anything
+ * that may work in a moment).
+ */
+export class TransactionContention extends BrokerError {
+  constructor(description: string, cause: unknown) {
+    super('temporarily_unavailable', 503, description, { cause, retryAfterS: 1 });
+  }
+}
+
+/**
  * The audit batch write: the records DynamoDB left unprocessed (and only those: a failed request was
  * already retried by the SDK) are sent again up to 5 attempts in all, after 40, 80, 160, 320 ms.
  */
@@ -111,10 +126,12 @@ export const EVENT_DELIVERY: RetryPolicy = {
 
 /**
  * Compare-and-set loops on an account item: a write conditioned on the generation read lost to a
- * concurrent writer (`conflict`), so the item is read (or taken from the failed write) and the write
- * made again at once, without a pause; after the last attempt the conflict is the caller's 409.
+ * concurrent writer (`conflict`), or its transaction kept colliding with others (a
+ * {@link TransactionContention}, already paused and retried), so the item is read (or taken from
+ * the failed write) and the write made again at once, without a pause; after the last attempt the
+ * conflict is the caller's 409, the contention its 503.
  */
-const compareAndSet = (maxAttempts: number): RetryPolicy => ({ retryable: lostCompareAndSet, maxAttempts, pauseMs: () => 0, honoursRetryAfter: false, needsDeadline: false });
+const compareAndSet = (maxAttempts: number): RetryPolicy => ({ retryable: lostRace, maxAttempts, pauseMs: () => 0, honoursRetryAfter: false, needsDeadline: false });
 /** Storing a freshly linked token set over whatever the account holds: 5 attempts. */
 export const LINKED_TOKENS_PUT = compareAndSet(5);
 /** Unlinking at the generation whose refresh token was revoked (a newer one is revoked in its turn): 3 attempts. */
@@ -125,10 +142,11 @@ export const REAUTH_AT_GENERATION = compareAndSet(3);
 /**
  * A DynamoDB transaction canceled by another one on the same item (`TransactionConflict`: account
  * transitions of one tenant all add to its directory entry's counts): it wrote nothing, so it is sent
- * again, 5 attempts in all, after a full-jitter pause of at most 20, 40, 80, 160 ms.
+ * again, 5 attempts in all, after a full-jitter pause of at most 20, 40, 80, 160 ms; then it is the
+ * caller's 503 ({@link TransactionContention}).
  */
 export const TRANSACTION_CONTENTION: RetryPolicy = {
-  retryable: lostCompareAndSet,
+  retryable: (failure) => failure instanceof TransactionContention,
   maxAttempts: 5,
   pauseMs: (failures, random) => random * 10 * 2 ** failures,
   honoursRetryAfter: false,
@@ -137,12 +155,13 @@ export const TRANSACTION_CONTENTION: RetryPolicy = {
 
 /**
  * Recording that a caller received a token (`lib/broker/token-exposure.ts`): a transaction that lost
- * a race (`conflict`: another transaction on the same marker, or the tenant's incarnation changed)
- * is made again after 10–30 ms, 3 attempts in all; the next attempt finds the marker written, or
- * reads the tenant anew.
+ * a race (another transaction on the same marker, a {@link TransactionContention}; or the tenant's
+ * incarnation changed, a `conflict`) is made again after 10–30 ms, 3 attempts in all; the next
+ * attempt finds the marker written, or reads the tenant anew. Then the contention is the read's 503,
+ * the changed tenant its 409.
  */
 export const EXPOSURE_WRITE: RetryPolicy = {
-  retryable: lostCompareAndSet,
+  retryable: lostRace,
   maxAttempts: 3,
   pauseMs: (_failures, random) => 10 + random * 20,
   honoursRetryAfter: false,

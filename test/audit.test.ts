@@ -1,10 +1,12 @@
 import { BatchWriteCommand, PutCommand, ScanCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { accountTokensContext } from '../lib/broker/account-tokens.js';
 import { AuditLog } from '../lib/broker/audit-trail.js';
 import { keyFingerprint } from '../lib/broker/callers.js';
 import { TokenReadCounts } from '../lib/broker/read-counts.js';
 import { silentLogger } from '../lib/log.js';
+import { EXPOSURE_WRITE } from '../lib/retry.js';
 import { getAccount } from '../lib/store/accounts.js';
 import { auditItem, listAudit, putAuditItems, type AuditEvent, type AuditItem, type Trail } from '../lib/store/audit.js';
 import { callerDigest, tokenFingerprint } from '../lib/store/exposures.js';
@@ -291,6 +293,32 @@ describe('the audit trail', () => {
     expect(JSON.parse(text)).toMatchObject({ error: 'server_error' });
     expect(text).not.toContain(access_token);
     expect(h.logs.some((l) => l.includes('"event":"request.failed"') && l.includes('injected: audit write failed'))).toBe(true);
+  });
+
+  it('a first read whose token.read keeps colliding with other transactions is a 503 with Retry-After, without the token; the next read records it and is served', async () => {
+    h = await startHarness();
+    await linkAccount(h, 'acme', 'alice');
+    const { access_token } = await openTokens(h, 'acme', 'alice');
+    let collided = 0;
+    h.db.doc.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'TransactWriteItemsCommand') return next(args);
+        collided += 1;
+        throw new TransactionCanceledException({ message: 'Transaction cancelled', $metadata: {}, CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }, { Code: 'None' }] });
+      },
+      { step: 'build', name: 'collide' },
+    );
+
+    const res = await api(h, 'GET', TOKEN_PATH);
+
+    const text = await res.text();
+    expect({ status: res.status, retryAfter: res.headers.get('retry-after'), error: JSON.parse(text).error }).toEqual({ status: 503, retryAfter: '1', error: 'temporarily_unavailable' });
+    expect(text).not.toContain(access_token);
+    expect(collided).toBe(EXPOSURE_WRITE.maxAttempts);
+    h.db.doc.middlewareStack.remove('collide');
+    const again = await api(h, 'GET', TOKEN_PATH);
+    expect(again.status).toBe(200);
+    expect((await trail(h)).events.filter((e) => e.action === 'token.read')).toHaveLength(1);
   });
 
   it('with the audit write failing, a caller whose token.read exists is still served from the cache; its count is written once the trail is back', async () => {

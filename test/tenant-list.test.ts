@@ -225,7 +225,7 @@ describe('transactions that collide on a tenant\'s counts', () => {
     expect(await countsOf('acme')).toEqual({ linked: 0, needs_reauth: 1 });
   });
 
-  it('a transaction that keeps colliding is a 409 conflict, and writes nothing', async () => {
+  it('a transaction that keeps colliding is a 503 with Retry-After (the store is busy, the request not wrong), and writes nothing', async () => {
     h = await startHarness();
     await linkAccount(h, 'acme', 'alice');
     const read = (await getAccount(h.db, 'acme', 'alice'))!;
@@ -233,7 +233,7 @@ describe('transactions that collide on a tenant\'s counts', () => {
 
     const failure = await deleteAccountAtGeneration(h.db, read, read.generation).catch((err: unknown) => err);
 
-    expect(failure).toMatchObject({ code: 'conflict', status: 409 });
+    expect(failure).toMatchObject({ code: 'temporarily_unavailable', status: 503, retryAfterS: 1 });
     expect(conflicts.sent()).toBe(TRANSACTION_CONTENTION.maxAttempts);
     h.db.doc.middlewareStack.remove('collide');
     expect(await getAccount(h.db, 'acme', 'alice')).toBeDefined();

@@ -1,7 +1,7 @@
 import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { documentSdk, dynamodbSdk, dynamodbUtil } from '../aws-sdk.js';
 import { BrokerError } from '../errors.js';
-import { TRANSACTION_CONTENTION, withRetries } from '../retry.js';
+import { TRANSACTION_CONTENTION, TransactionContention, withRetries } from '../retry.js';
 import type { Db } from './table.js';
 
 const { ConditionalCheckFailedException, TransactionCanceledException } = dynamodbSdk;
@@ -47,8 +47,8 @@ export function cancellationReasons(err: unknown): CancellationReasons | undefin
  * failed (with each refused item as it was, when the item asked for `ALL_OLD`), never a throw for
  * that. Two transactions on one item at once (accounts of a tenant share its directory entry) cancel
  * one of them with `TransactionConflict`: a canceled transaction wrote nothing, so it is sent again
- * after a short jittered pause ({@link TRANSACTION_CONTENTION}); still colliding, it is a 409
- * `conflict`. Throttling or a service error is the 503 that may pass in a moment.
+ * after a short jittered pause ({@link TRANSACTION_CONTENTION}); still colliding, it is a 503 with
+ * `Retry-After`, as throttling or a service error is: each may pass in a moment.
  */
 export async function transactWrite(db: Db, items: TransactItem[]): Promise<{ ok: true } | { ok: false; reasons: CancellationReasons }> {
   return withRetries(TRANSACTION_CONTENTION, { what: 'transaction' }, async () => {
@@ -60,9 +60,7 @@ export async function transactWrite(db: Db, items: TransactItem[]): Promise<{ ok
       if (!reasons) throw err;
       if (reasons.some((r) => r.code === 'ConditionalCheckFailed')) return { ok: false as const, reasons };
       // a transaction canceled by a conflict is sent again, and lands once (TRANSACTION_CONTENTION)
-      if (reasons.some((r) => r.code === 'TransactionConflict')) {
-        throw new BrokerError('conflict', 409, 'another request changed the same items at the same moment; try again', { cause: err });
-      }
+      if (reasons.some((r) => r.code === 'TransactionConflict')) throw new TransactionContention('another request changed the same items at the same moment; try again shortly', err);
       // throttled or an internal error of the service: it may work in a moment
       throw new BrokerError('temporarily_unavailable', 503, 'the table is busy; try again shortly', { cause: err, retryAfterS: 1 });
     }

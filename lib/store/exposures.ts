@@ -1,6 +1,7 @@
 import { documentSdk } from '../aws-sdk.js';
 import { createHash } from 'node:crypto';
 import { BrokerError } from '../errors.js';
+import { TransactionContention } from '../retry.js';
 import { auditItem, type AuditEvent, type Trail } from './audit.js';
 import { cancellationReasons, conditional } from './conditional.js';
 import type { AccountStatus } from './records.js';
@@ -89,9 +90,7 @@ export async function recordExposure(db: Db, exposure: Exposure, retentionDays: 
     if (!reasons) throw err;
     if (reasons[0]?.code === 'ConditionalCheckFailed') return 'trail_moved';
     if (reasons[1]?.code === 'ConditionalCheckFailed') return 'already_recorded';
-    if (reasons.some((r) => r.code === 'TransactionConflict')) {
-      throw new BrokerError('conflict', 409, 'another request recorded a read of this token at the same moment; try again', { cause: err });
-    }
+    if (reasons.some((r) => r.code === 'TransactionConflict')) throw new TransactionContention('another request recorded a read of this token at the same moment; try again shortly', err);
     if (reasons.some((r) => r.code === 'ThrottlingError' || r.code === 'ProvisionedThroughputExceeded' || r.code === 'RequestLimitExceeded')) {
       throw new BrokerError('temporarily_unavailable', 503, 'the audit trail is busy; try again shortly', { cause: err, retryAfterS: 1 });
     }

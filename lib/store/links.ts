@@ -151,7 +151,7 @@ export type GuardedWrite = { ok: true } | { ok: false; failed: 'guard'; old: Rec
  * The guard and the write it allows as one transaction: a link is completed exactly when its
  * account (or link session) is stored, and never twice; `alongside` are unconditional writes the
  * same change makes (the tenant's account counts). A transaction that kept colliding with others on
- * the same items is `conflict` (409), which the caller's compare-and-set loop retries.
+ * the same items is a `TransactionContention` (lib/retry.ts), which the caller's compare-and-set loop retries.
  */
 export async function writeGuarded(db: Db, guard: GuardUpdate, write: GuardedPut, alongside: TransactItem[] = []): Promise<GuardedWrite> {
   const res = await transactWrite(db, [{ Update: guard }, { Put: write }, ...alongside]);
