@@ -25,14 +25,14 @@ import { minTtlOf, servedAccess, TOKEN_HEADERS } from './routes/tokens.js';
  * a caller's first read of a token.
  */
 export function cachedTokenLane(deps: BrokerDeps): Lane {
+  // under IAM the caller comes from API Gateway's request context, which only the app reads
+  if (deps.config.mode === 'aws') return () => false;
   const route = ROUTE_LIST.find((r) => r.id === 'getToken')!;
   const paramsOf = pathParamsReader(route);
   const schemas = inputSchemas(route);
   return (req, res, path) => {
     const started = performance.now();
-    // under IAM the caller comes from API Gateway's request context, which only the app reads
-    if (req.method !== 'GET' || deps.config.mode === 'aws') return false;
-    if (matchRoute('GET', path) !== route) return false;
+    if (req.method !== 'GET' || matchRoute('GET', path) !== route) return false;
     const rawParams = paramsOf(path);
     const rawQuery = singleValuedQuery(req.url!);
     if (!rawParams || !rawQuery) return false;
